@@ -1,0 +1,214 @@
+"""Validation and preparation of the model's data, all done before any fitting work.
+
+Every error names the offending argument or column. Rows with missing or non-finite
+values are dropped (``missing="drop"``, with a count in a warning) or rejected
+(``missing="raise"``). Inputs are copied, never modified.
+"""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+
+import numpy as np
+import pandas as pd
+import statsmodels.genmod.families as smf
+
+from .families import check_family
+from .warnings import DroppedRowsWarning
+
+__all__ = ["prepare_data", "check_k", "MIXING_MODES", "MISSING_MODES", "SCALE_MODES"]
+
+MIXING_MODES = ("estimate", "equal")
+MISSING_MODES = ("drop", "raise", "none")
+SCALE_MODES = ("component", "shared")
+
+
+def check_k(k, nobs=None):
+    """Validate the number of components.
+
+    Examples
+    --------
+    >>> check_k(2, 10)
+    2
+    """
+    if isinstance(k, bool) or not isinstance(k, (numbers.Integral, np.integer)):
+        raise TypeError(f"k must be an integer number of components, got {k!r}")
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    if nobs is not None and k > nobs:
+        raise ValueError(f"k={k} exceeds the number of observations ({nobs})")
+    return int(k)
+
+
+def _names(obj, prefix, ncol):
+    if isinstance(obj, pd.DataFrame):
+        return [str(c) for c in obj.columns]
+    if isinstance(obj, pd.Series) and obj.name is not None:
+        return [str(obj.name)]
+    return [prefix] if ncol == 1 else [f"{prefix}{i}" for i in range(ncol)]
+
+
+def _as_2d(name, obj, n=None):
+    if obj is None:
+        return None
+    try:
+        a = np.asarray(obj, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be numeric: {exc}") from None
+    if a.ndim == 1:
+        a = a[:, None]
+    if a.ndim != 2:
+        raise ValueError(f"{name} must be 1- or 2-dimensional, got shape {a.shape}")
+    if n is not None and a.shape[0] != n:
+        raise ValueError(f"{name} has {a.shape[0]} rows but endog has {n}")
+    return a.copy()
+
+
+def _as_1d(name, obj, n):
+    if obj is None:
+        return None
+    if isinstance(obj, (pd.DataFrame,)) and obj.shape[1] == 1:
+        obj = obj.iloc[:, 0]
+    try:
+        a = np.asarray(obj, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be numeric: {exc}") from None
+    if a.ndim == 0:
+        raise ValueError(f"{name} must be an array of length {n}, got a scalar")
+    a = np.squeeze(a) if a.ndim > 1 and a.size == n else a
+    if a.ndim != 1 or a.shape[0] != n:
+        raise ValueError(f"{name} must have length {n} (one value per row), got shape {np.shape(obj)}")
+    return a.copy()
+
+
+def prepare_data(endog, exog, family, offset=None, exposure=None, weights=None, fixed=None,
+                 concomitant=None, groups=None, missing="drop", k=1, index=None,
+                 exog_names=None, fixed_names=None, concomitant_names=None, endog_names=None):
+    """Validate and align all per-row inputs; returns a dict of clean arrays.
+
+    Returns keys: endog (proportion for Binomial), trials, exog, offset, exposure,
+    weights, fixed, concomitant, groups (codes), group_labels, index, names, n_dropped.
+
+    Examples
+    --------
+    >>> import numpy as np, statsmodels.api as sm
+    >>> d = prepare_data(np.array([1.0, 2.0, np.nan]), np.ones((3, 1)), sm.families.Poisson(),
+    ...                  missing="drop")  # doctest: +SKIP
+    """
+    family = check_family(family)
+    if missing not in MISSING_MODES:
+        raise ValueError(f"missing must be one of {MISSING_MODES}, got {missing!r}")
+    if endog is None:
+        raise ValueError("endog is required")
+    if exog is None:
+        raise ValueError("exog is required (use a column of ones for an intercept-only model)")
+    if index is None:
+        index = endog.index if isinstance(endog, (pd.Series, pd.DataFrame)) else (
+            exog.index if isinstance(exog, (pd.DataFrame, pd.Series)) else None)
+    y = _as_2d("endog", endog)
+    n = y.shape[0]
+    if n == 0:
+        raise ValueError("endog has no rows")
+    X = _as_2d("exog", exog, n)
+    if endog_names is None:
+        endog_names = _names(endog, "y", y.shape[1])
+    if exog_names is None:
+        exog_names = _names(exog, "x", X.shape[1])
+    if y.shape[1] == 2:
+        if not isinstance(family, smf.Binomial):
+            raise ValueError(
+                f"endog has 2 columns ({', '.join(endog_names)}); two-column responses "
+                "(successes, failures) are only for the Binomial family"
+            )
+    elif y.shape[1] != 1:
+        raise ValueError(f"endog must have one column (or two for Binomial successes, failures), got {y.shape[1]}")
+    off = _as_1d("offset", offset, n)
+    expo = _as_1d("exposure", exposure, n)
+    wts = _as_1d("weights", weights, n)
+    U = _as_2d("fixed", fixed, n)
+    Zc = _as_2d("concomitant", concomitant, n)
+    if groups is not None:
+        g = groups.to_numpy() if isinstance(groups, (pd.Series, pd.Index)) else np.asarray(groups)
+        if g.ndim != 1 or g.shape[0] != n:
+            raise ValueError(f"groups must have length {n} (one label per row), got shape {np.shape(groups)}")
+        g_missing = pd.isna(g)
+    else:
+        g = None
+        g_missing = np.zeros(n, dtype=bool)
+
+    # rows with missing or non-finite values, checked over every per-row input
+    bad = ~np.all(np.isfinite(y), axis=1) | ~np.all(np.isfinite(X), axis=1) | g_missing
+    for name, a in (("offset", off), ("exposure", expo), ("weights", wts)):
+        if a is not None:
+            bad |= ~np.isfinite(a)
+    for a in (U, Zc):
+        if a is not None:
+            bad |= ~np.all(np.isfinite(a), axis=1)
+    n_bad = int(bad.sum())
+    if n_bad:
+        if missing == "raise" or missing == "none":
+            cols = []
+            for name, a in (("endog", y), ("exog", X), ("offset", off), ("exposure", expo),
+                            ("weights", wts), ("fixed", U), ("concomitant", Zc)):
+                if a is not None and not np.all(np.isfinite(a)):
+                    cols.append(name)
+            if g_missing.any():
+                cols.append("groups")
+            raise ValueError(
+                f"{n_bad} row(s) contain missing or non-finite values (in {', '.join(cols)}); "
+                "use missing='drop' to drop them"
+            )
+        keep = ~bad
+        if keep.sum() == 0:
+            raise ValueError("no rows left after dropping rows with missing or non-finite values")
+        warnings.warn(f"dropped {n_bad} row(s) with missing or non-finite values", DroppedRowsWarning, stacklevel=4)
+        y, X = y[keep], X[keep]
+        off = off[keep] if off is not None else None
+        expo = expo[keep] if expo is not None else None
+        wts = wts[keep] if wts is not None else None
+        U = U[keep] if U is not None else None
+        Zc = Zc[keep] if Zc is not None else None
+        g = g[keep] if g is not None else None
+        if index is not None:
+            index = index[keep]
+        n = y.shape[0]
+    if index is None:
+        index = pd.RangeIndex(n)
+
+    if wts is not None and np.any(wts < 0):
+        raise ValueError(f"weights must be non-negative; found {int(np.sum(wts < 0))} negative value(s)")
+    if wts is not None and not np.sum(wts) > 0:
+        raise ValueError("weights sum to zero")
+    if expo is not None and np.any(expo <= 0):
+        raise ValueError(f"exposure must be positive; found {int(np.sum(expo <= 0))} value(s) <= 0")
+
+    if y.shape[1] == 2:
+        s, f = y[:, 0], y[:, 1]
+        if np.any(s < 0) or np.any(f < 0):
+            raise ValueError(f"endog: successes ({endog_names[0]}) and failures ({endog_names[1]}) must be non-negative")
+        trials = s + f
+        if np.any(trials <= 0):
+            raise ValueError(f"endog: {int(np.sum(trials <= 0))} row(s) have zero trials ({endog_names[0]} + {endog_names[1]} = 0)")
+        yv = s / trials
+    else:
+        yv = y[:, 0]
+        trials = np.ones(n)
+
+    total_offset = np.zeros(n)
+    if off is not None:
+        total_offset += off
+    if expo is not None:
+        total_offset += np.log(expo)
+
+    codes, labels = (None, None)
+    if g is not None:
+        codes, labels = pd.factorize(g, sort=True)
+        labels = pd.Index(labels)
+    check_k(k, n if g is None else len(labels))
+    return dict(
+        endog=yv, trials=trials, exog=X, offset=total_offset, raw_offset=off, exposure=expo,
+        weights=np.ones(n) if wts is None else wts, fixed=U, concomitant=Zc,
+        groups=codes, group_labels=labels, index=index, endog_names=endog_names,
+        exog_names=list(exog_names), n_dropped=n_bad,
+    )

@@ -1,0 +1,237 @@
+"""Component families: a thin adapter over statsmodels GLM families.
+
+Each mixture component is a GLM of one statsmodels family with its link. This module
+supplies what the EM needs from a family and nothing else (flexmix's split):
+
+* the per-row log-density ``log f(y_i; mu_i, phi)`` (with binomial trials),
+* the IRLS working weights and response for a weighted (frequency-weight) fit,
+* the maximum-likelihood dispersion given fitted means and weights.
+
+The statsmodels family and link objects are reused for variance, link derivatives and
+starting values; log-densities of the common families are written out here because the
+statsmodels versions either keep state on the family (Binomial trials) or recompute
+y-only constants on every call (``gammaln(y + 1)``), which is most of an E-step's cost.
+Tests hold every log-density equal to statsmodels ``loglike_obs``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import optimize, special
+import statsmodels.genmod.families as smf
+import statsmodels.genmod.families.links as sml
+
+__all__ = ["FamilyAdapter", "family_name", "SUPPORTED_FAMILIES"]
+
+SUPPORTED_FAMILIES = (
+    smf.Gaussian,
+    smf.Poisson,
+    smf.Binomial,
+    smf.Gamma,
+    smf.InverseGaussian,
+    smf.NegativeBinomial,
+    smf.Tweedie,
+)
+
+# families whose dispersion is estimated; the others have phi = 1
+_SCALED = (smf.Gaussian, smf.Gamma, smf.InverseGaussian, smf.Tweedie)
+
+
+def family_name(family) -> str:
+    """Short name of a statsmodels family instance, e.g. ``'Poisson'``.
+
+    Examples
+    --------
+    >>> import statsmodels.api as sm
+    >>> family_name(sm.families.Poisson())
+    'Poisson'
+    """
+    return type(family).__name__
+
+
+def check_family(family):
+    """Validate ``family``: a statsmodels family instance of a supported kind.
+
+    Examples
+    --------
+    >>> import statsmodels.api as sm
+    >>> check_family(sm.families.Gamma()).__class__.__name__
+    'Gamma'
+    """
+    if isinstance(family, type) and issubclass(family, smf.Family):
+        raise TypeError(
+            f"family must be a statsmodels family instance such as sm.families.{family.__name__}(), "
+            f"not the class {family.__name__}"
+        )
+    if not isinstance(family, smf.Family):
+        raise TypeError(
+            "family must be a statsmodels family instance (e.g. sm.families.Poisson()), "
+            f"got {family!r}"
+        )
+    if not isinstance(family, SUPPORTED_FAMILIES):
+        names = ", ".join(c.__name__ for c in SUPPORTED_FAMILIES)
+        raise TypeError(f"family {family_name(family)} is not supported; supported families: {names}")
+    return family
+
+
+class FamilyAdapter:
+    """What the EM needs from one statsmodels family, bound to one response.
+
+    Parameters
+    ----------
+    family : statsmodels.genmod.families.Family
+        The component family (with its link).
+    endog : ndarray
+        Response; for Binomial the proportion of successes.
+    trials : ndarray
+        Binomial numbers of trials (ones otherwise).
+
+    Examples
+    --------
+    >>> import numpy as np, statsmodels.api as sm
+    >>> fa = FamilyAdapter(sm.families.Poisson(), np.array([0.0, 2.0]), np.ones(2))
+    >>> eta = np.zeros(2)
+    >>> np.round(fa.loglike(eta, fa.mean(eta), 1.0), 4)
+    array([-1.    , -1.6931])
+    """
+
+    def __init__(self, family, endog, trials):
+        self.family = check_family(family)
+        self.link = family.link
+        self.name = family_name(family)
+        self.has_scale = isinstance(family, _SCALED)
+        self.y = np.asarray(endog, dtype=float)
+        self.trials = np.asarray(trials, dtype=float)
+        self._canonical_logit = isinstance(family, smf.Binomial) and isinstance(self.link, sml.Logit)
+        self._canonical_log = isinstance(family, smf.Poisson) and isinstance(self.link, sml.Log)
+        self.const = self._constant()
+
+    # ----------------------------------------------------------------- log-density
+    def _constant(self):
+        """The part of the log-density that depends on y only (computed once)."""
+        y, n = self.y, self.trials
+        if isinstance(self.family, smf.Poisson):
+            return -special.gammaln(y + 1.0)
+        if isinstance(self.family, smf.Binomial):
+            s = y * n
+            return special.gammaln(n + 1.0) - special.gammaln(s + 1.0) - special.gammaln(n - s + 1.0)
+        return None
+
+    def mean(self, eta):
+        """Inverse link."""
+        return self.link.inverse(eta)
+
+    def loglike(self, eta, mu, scale):
+        """Per-row log-density at linear predictor ``eta`` / mean ``mu`` and dispersion ``scale``.
+
+        Examples
+        --------
+        >>> import numpy as np, statsmodels.api as sm
+        >>> fa = FamilyAdapter(sm.families.Gaussian(), np.array([1.0]), np.ones(1))
+        >>> float(np.round(fa.loglike(np.zeros(1), np.zeros(1), 1.0)[0], 6))
+        -1.418939
+        """
+        y = self.y
+        fam = self.family
+        if isinstance(fam, smf.Poisson):
+            if self._canonical_log:
+                return y * eta - np.exp(eta) + self.const
+            with np.errstate(divide="ignore"):
+                return special.xlogy(y, mu) - mu + self.const
+        if isinstance(fam, smf.Binomial):
+            s, n = y * self.trials, self.trials
+            if self._canonical_logit:
+                # y*eta - n*log(1+exp(eta)), stable for large |eta|
+                return s * eta - n * np.logaddexp(0.0, eta) + self.const
+            with np.errstate(divide="ignore"):
+                return special.xlogy(s, mu) + special.xlog1py(n - s, -mu) + self.const
+        if isinstance(fam, smf.Gaussian):
+            r = y - mu
+            return -0.5 * (r * r / scale + np.log(2.0 * np.pi * scale))
+        # Gamma, InverseGaussian, NegativeBinomial, Tweedie: statsmodels' own density
+        return fam.loglike_obs(y, mu, 1.0, scale)
+
+    # ----------------------------------------------------------------- IRLS
+    def working(self, eta, offset):
+        """IRLS working weights (without frequency weights) and working response.
+
+        Returns ``(w, z)`` with ``w = trials / (V(mu) g'(mu)^2)`` and
+        ``z = eta - offset + (y - mu) g'(mu)``, the statsmodels IRLS quantities.
+        """
+        mu = self.link.inverse(eta)
+        d = self.link.deriv(mu)
+        w = self.trials / (self.family.variance(mu) * d * d)
+        z = eta - offset + (self.y - mu) * d
+        return w, z
+
+    def start_eta(self):
+        """Linear predictor at statsmodels' starting mean (first IRLS iteration)."""
+        return self.link(self.family.starting_mu(self.y))
+
+    # ----------------------------------------------------------------- dispersion
+    def scale_mle(self, mus, wts):
+        """Weighted maximum-likelihood dispersion pooled over columns.
+
+        Parameters
+        ----------
+        mus, wts : list of ndarray
+            Fitted means and weights of each component sharing the dispersion (one entry for
+            a component's own dispersion).
+
+        Returns
+        -------
+        float
+            1.0 for families without a dispersion parameter.
+        """
+        if not self.has_scale:
+            return 1.0
+        y = self.y
+        W = sum(float(w.sum()) for w in wts)
+        if W <= 0:
+            return 1.0
+        fam = self.family
+        if isinstance(fam, smf.Gaussian):
+            return sum(float(w @ ((y - m) ** 2)) for m, w in zip(mus, wts)) / W
+        if isinstance(fam, smf.InverseGaussian):
+            return sum(float(w @ ((y - m) ** 2 / (y * m * m))) for m, w in zip(mus, wts)) / W
+        if isinstance(fam, smf.Gamma):
+            # d/dnu of sum w [nu log(nu y/mu) - nu y/mu - lgamma(nu)] = 0, nu = 1/phi:
+            # log(nu) - digamma(nu) = c with c = -1 - mean_w(log(y/mu) - y/mu) >= 0
+            s = sum(float(w @ (np.log(y / m) - y / m)) for m, w in zip(mus, wts)) / W
+            c = -1.0 - s
+            if not c > 0:
+                return 0.0  # perfect fit; the caller's variance floor deals with it
+            def f(lv):
+                return lv - special.digamma(np.exp(lv)) - c
+
+            lo, hi = -40.0, 40.0
+            if f(hi) > 0:
+                return float(np.exp(-hi))
+            lv = optimize.brentq(f, lo, hi, xtol=1e-14)
+            return float(np.exp(-lv))
+        # Tweedie: one-dimensional search on log(phi)
+        def negll(lphi):
+            phi = np.exp(lphi)
+            return -sum(float(w @ fam.loglike_obs(y, m, 1.0, phi)) for m, w in zip(mus, wts))
+
+        pearson = sum(float(w @ ((y - m) ** 2 / fam.variance(m))) for m, w in zip(mus, wts)) / W
+        c = np.log(max(pearson, 1e-12))
+        res = optimize.minimize_scalar(negll, bracket=(c - 1.0, c + 1.0), tol=1e-10)
+        return float(np.exp(res.x))
+
+    # ----------------------------------------------------------------- domain
+    def check_endog(self, name="endog"):
+        """Raise ValueError when the response is outside the family's support."""
+        y = self.y
+        fam = self.family
+        if isinstance(fam, (smf.Poisson, smf.NegativeBinomial)) and np.any(y < 0):
+            raise ValueError(f"{name}: {self.name} responses must be non-negative counts; found {int(np.sum(y < 0))} negative value(s)")
+        if isinstance(fam, smf.Binomial) and (np.any(y < 0) or np.any(y > 1)):
+            raise ValueError(
+                f"{name}: Binomial responses must be proportions in [0, 1] (or successes + failures "
+                f"columns with successes <= trials); found {int(np.sum((y < 0) | (y > 1)))} value(s) outside"
+            )
+        if isinstance(fam, (smf.Gamma, smf.InverseGaussian)) and np.any(y <= 0):
+            raise ValueError(f"{name}: {self.name} responses must be positive; found {int(np.sum(y <= 0))} value(s) <= 0")
+        if isinstance(fam, smf.Tweedie) and np.any(y < 0):
+            raise ValueError(f"{name}: Tweedie responses must be non-negative; found {int(np.sum(y < 0))} negative value(s)")

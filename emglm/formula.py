@@ -1,0 +1,171 @@
+"""Formula front-end: patsy design matrices for the response, components, shared terms and
+concomitant variables, aligned on the rows every piece can use.
+
+The design infos are kept on the model so that ``predict(exog=new_frame)`` re-applies the
+same transformations and categorical codings to new data.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import patsy
+
+__all__ = ["build_from_formula", "Design"]
+
+
+class Design:
+    """Patsy design infos of a formula model, for transforming new data.
+
+    Attributes
+    ----------
+    endog, exog, fixed, concomitant : patsy.DesignInfo or None
+    fixed_columns : list of int
+        Columns of the ``fixed`` design kept (its intercept is dropped: the components
+        carry their own intercepts).
+    """
+
+    def __init__(self, endog, exog, fixed=None, fixed_columns=None, concomitant=None):
+        self.endog = endog
+        self.exog = exog
+        self.fixed = fixed
+        self.fixed_columns = fixed_columns
+        self.concomitant = concomitant
+
+    def _build(self, info, data, na_drop=False):
+        action = patsy.NAAction(on_NA="drop" if na_drop else "raise", NA_types=[])
+        (m,) = patsy.build_design_matrices([info], data, NA_action=action, return_type="dataframe")
+        return m
+
+    def exog_matrix(self, data):
+        """Component design for new data."""
+        return self._build(self.exog, data)
+
+    def fixed_matrix(self, data):
+        if self.fixed is None:
+            return None
+        return self._build(self.fixed, data).iloc[:, self.fixed_columns]
+
+    def concomitant_matrix(self, data):
+        if self.concomitant is None:
+            return None
+        return self._build(self.concomitant, data)
+
+    def endog_matrix(self, data):
+        """Response for new data (None when its columns are absent)."""
+        try:
+            return self._build(self.endog, data)
+        except (patsy.PatsyError, KeyError, NameError):
+            return None
+
+
+def _one_sided(name, f):
+    if not isinstance(f, str):
+        raise TypeError(f"{name} must be a one-sided formula string such as '~ z1 + z2', got {f!r}")
+    f = f.strip()
+    if not f.startswith("~"):
+        f = "~ " + f
+    return f
+
+
+def _column_or_array(name, v, data):
+    """A column name of ``data`` or a per-row array; returned as a Series on data's index."""
+    if v is None:
+        return None
+    if isinstance(v, str):
+        if v not in data.columns:
+            raise KeyError(f"{name}: column {v!r} not found in data")
+        return data[v]
+    if isinstance(v, pd.Series):
+        if len(v) != len(data):
+            raise ValueError(f"{name} must have length {len(data)} (one value per row of data), got {len(v)}")
+        return pd.Series(v.to_numpy(), index=data.index, name=v.name)
+    a = np.asarray(v)
+    if a.ndim != 1 or a.shape[0] != len(data):
+        raise ValueError(f"{name} must have length {len(data)} (one value per row of data), got shape {a.shape}")
+    return pd.Series(a, index=data.index)
+
+
+def build_from_formula(cls, formula, data, k, family=None, offset=None, exposure=None, weights=None,
+                       mixing="estimate", missing="drop", concomitant=None, groups=None, fixed=None,
+                       point_mass=None, scale="component", eval_env=2, **kwargs):
+    """Build ``cls`` (EMGLM) from formulas; see :meth:`EMGLM.from_formula`.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from emglm import EMGLM
+    >>> df = pd.DataFrame({"y": [1.0, 2.0, 3.0, 5.0], "x": [0.0, 1.0, 2.0, 3.0]})
+    >>> EMGLM.from_formula("y ~ x", df, k=1).exog_names
+    ['Intercept', 'x']
+    """
+    if not isinstance(formula, str) or "~" not in formula:
+        raise TypeError(f"formula must be a string 'y ~ x1 + x2', got {formula!r}")
+    if not isinstance(data, pd.DataFrame):
+        if isinstance(data, dict):
+            data = pd.DataFrame(data)
+        else:
+            raise TypeError(f"data must be a pandas DataFrame, got {type(data).__name__}")
+    if missing not in ("drop", "raise", "none"):
+        raise ValueError(f"missing must be one of ('drop', 'raise', 'none'), got {missing!r}")
+    if not data.index.is_unique:
+        # align by position; the user's frame is not touched
+        data = data.reset_index(drop=True)
+    if isinstance(eval_env, int):
+        eval_env = patsy.EvalEnvironment.capture(eval_env)
+    na = patsy.NAAction(on_NA="drop" if missing == "drop" else "raise")
+
+    y, X = patsy.dmatrices(formula, data, NA_action=na, return_type="dataframe", eval_env=eval_env)
+    y_info, x_info = y.design_info, X.design_info
+    pieces = [y.index]
+    U = Z = None
+    fixed_info = fixed_cols = conc_info = None
+    if fixed is not None:
+        U = patsy.dmatrix(_one_sided("fixed", fixed), data, NA_action=na, return_type="dataframe",
+                          eval_env=eval_env)
+        fixed_info = U.design_info
+        fixed_cols = [i for i, c in enumerate(U.columns) if c != "Intercept"]
+        U = U.iloc[:, fixed_cols]
+        clash = sorted(set(U.columns) & set(X.columns))
+        if clash:
+            raise ValueError(f"fixed: term(s) {clash} also appear in the component formula")
+        if U.shape[1] == 0:
+            raise ValueError("fixed: the formula has no terms besides the intercept")
+        pieces.append(U.index)
+    if concomitant is not None:
+        Z = patsy.dmatrix(_one_sided("concomitant", concomitant), data, NA_action=na,
+                          return_type="dataframe", eval_env=eval_env)
+        conc_info = Z.design_info
+        pieces.append(Z.index)
+    extra = {name: _column_or_array(name, v, data) for name, v in
+             (("offset", offset), ("exposure", exposure), ("weights", weights), ("groups", groups))}
+
+    keep = pieces[0]
+    for idx in pieces[1:]:
+        keep = keep.intersection(idx, sort=False)
+    if len(keep) < len(pieces[0]) or any(len(p) != len(keep) for p in pieces):
+        keep = data.index[data.index.isin(keep)]
+    y, X = y.loc[keep], X.loc[keep]
+    U = U.loc[keep] if U is not None else None
+    Z = Z.loc[keep] if Z is not None else None
+    extra = {name: (s.loc[keep] if s is not None else None) for name, s in extra.items()}
+
+    design = Design(y_info, x_info, fixed_info, fixed_cols, conc_info)
+    names = dict(exog=list(X.columns), endog=list(y.columns),
+                 fixed=list(U.columns) if U is not None else None,
+                 concomitant=list(Z.columns) if Z is not None else None)
+    n_formula_dropped = len(data) - len(keep)
+    model = cls(y, X, k, family=family, offset=extra["offset"], exposure=extra["exposure"],
+                weights=extra["weights"], mixing=mixing, missing=missing, fixed=U, concomitant=Z,
+                groups=extra["groups"], point_mass=point_mass, scale=scale, formula=formula,
+                design=design, names=names, **kwargs)
+    if n_formula_dropped:
+        import warnings
+
+        from .warnings import DroppedRowsWarning
+
+        warnings.warn(f"dropped {n_formula_dropped} row(s) with missing values in the formula's columns",
+                      DroppedRowsWarning, stacklevel=3)
+        model.n_dropped += n_formula_dropped
+    model.data = data
+    return model

@@ -1,0 +1,26 @@
+"""Warning classes, in the statsmodels style (subclasses of statsmodels' own).
+
+Examples
+--------
+>>> import warnings
+>>> from emglm.warnings import ConvergenceWarning
+>>> issubclass(ConvergenceWarning, UserWarning)
+True
+"""
+
+from statsmodels.tools.sm_exceptions import ConvergenceWarning as _SMConvergenceWarning
+from statsmodels.tools.sm_exceptions import ModelWarning
+
+__all__ = ["ConvergenceWarning", "DegenerateComponentWarning", "DroppedRowsWarning", "ModelWarning"]
+
+
+class ConvergenceWarning(_SMConvergenceWarning):
+    """The EM stopped at ``maxiter`` before meeting its tolerance."""
+
+
+class DegenerateComponentWarning(ModelWarning):
+    """A component emptied out, collapsed onto few points, or hit a parameter boundary."""
+
+
+class DroppedRowsWarning(ModelWarning):
+    """Rows with missing or non-finite values were dropped (``missing="drop"``)."""
