@@ -129,6 +129,7 @@ class EMGLM:
         self._check_domain()
         self.nobs = float(self.freq_weights.sum())
         self.n_groups = None if self.group_codes is None else len(self.group_labels)
+        self._unit_concomitant()  # validates concomitant variables constant within groups
 
     # ------------------------------------------------------------------ construction
     @classmethod
