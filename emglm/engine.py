@@ -16,21 +16,44 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import sparse
-from scipy.special import logsumexp
 
 from .families import FamilyAdapter
 from .layout import ParamLayout, Params
-from .linalg import solve_psd, weighted_gram
+from .linalg import grams, solve_psd
 from .mixing import log_prior, mstep_concomitant, mstep_constant
 
 __all__ = ["MixtureEngine"]
 
 
 class _EStep:
-    __slots__ = ("llf", "T", "Tunit", "Eta", "L", "ll_unit")
+    """E-step quantities. ``T``, ``Eta``, ``L`` and ``Mu`` are (n, .) views of (., n)
+    arrays stored component-major, so that each component's column is contiguous."""
 
-    def __init__(self, llf, T, Tunit, Eta, L, ll_unit):
+    __slots__ = ("llf", "T", "Tunit", "Eta", "L", "ll_unit", "Mu")
+
+    def __init__(self, llf, T, Tunit, Eta, L, ll_unit, Mu=None):
         self.llf, self.T, self.Tunit, self.Eta, self.L, self.ll_unit = llf, T, Tunit, Eta, L, ll_unit
+        self.Mu = Mu
+
+
+def _lse_posterior(A):
+    """Row log-sum-exp and posterior of the (K, m) array ``A`` of log joint densities.
+
+    Works in place on ``A`` (which becomes the posterior, returned as an (m, K) view);
+    written out because ``scipy.special.logsumexp`` makes several full-size copies. A
+    column whose entries are all ``-inf`` gets ``ll = -inf`` and a NaN posterior.
+    """
+    m = A.max(axis=0)
+    if not np.all(np.isfinite(m)):
+        m[~np.isfinite(m)] = 0.0
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        A -= m
+        np.exp(A, out=A)
+        s = A.sum(axis=0)
+        A /= s
+        ll = np.log(s)
+    ll += m
+    return ll, A.T
 
 
 class MixtureEngine:
@@ -63,6 +86,8 @@ class MixtureEngine:
         self.k = int(k)
         self.offset = np.asarray(offset, dtype=float)
         self.w = np.asarray(freq_weights, dtype=float)
+        self._unit_weights = bool(np.all(self.w == 1.0))
+        self._has_offset = bool(np.any(self.offset != 0.0))
         self.U = None if fixed is None or fixed.shape[1] == 0 else np.asarray(fixed, dtype=float)
         self.q = 0 if self.U is None else self.U.shape[1]
         # one joint design [X U] built once (no per-component copies of X)
@@ -90,6 +115,8 @@ class MixtureEngine:
         if point_mass is not None:
             self._pm_log = np.where(self.y == point_mass, 0.0, -np.inf)
         self._cache = {}
+        # predictors (and densities) of the last M-step's new beta, handed to the next E-step
+        self._pending = None
 
     # ------------------------------------------------------------------ pieces
     def unpack(self, theta) -> Params:
@@ -98,57 +125,84 @@ class MixtureEngine:
     def pack(self, P) -> np.ndarray:
         return self.layout.pack(P)
 
+    def _predict_t(self, beta, delta):
+        """(k, n) linear predictors (offset and shared terms included) and means."""
+        E = np.asarray(beta, dtype=float) @ self.X.T
+        if self.q:
+            E += self.U @ delta
+        if self._has_offset:
+            E += self.offset
+        with np.errstate(over="ignore", invalid="ignore"):
+            M = self.fam.mean(E)
+        return E, M
+
+    def _logdens_t(self, E, M, scale, rows=None):
+        """(rows, n) per-row log-densities from (k, n) predictors and means (point mass last)."""
+        rows = self.K if rows is None else rows
+        L = np.empty((rows, self.n))
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            for j in range(min(rows, self.k)):
+                L[j] = self.fam.loglike(E[j], M[j], scale[j])
+        if rows > self.k:
+            L[self.k] = self._pm_log
+        return L
+
     def linear_predictors(self, P):
         """(n, k) linear predictors including offset and shared terms."""
-        B = P.beta.T  # (p, k)
-        if self.q:
-            B = np.vstack([B, np.repeat(P.delta[:, None], self.k, axis=1)])
-        return self.D @ B + self.offset[:, None]
+        return self._predict_t(P.beta, P.delta)[0].T
 
     def log_densities(self, P, Eta):
         """(n, K) per-row log-densities (point mass last)."""
-        L = np.empty((self.n, self.K))
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            for j in range(self.k):
-                L[:, j] = self.fam.loglike(Eta[:, j], self.fam.mean(Eta[:, j]), P.scale[j])
-        if self.point_mass is not None:
-            L[:, self.k] = self._pm_log
-        return L
+        E = np.ascontiguousarray(np.asarray(Eta, dtype=float).T)
+        with np.errstate(over="ignore", invalid="ignore"):
+            M = self.fam.mean(E)
+        return self._logdens_t(E, M, P.scale).T
 
     def log_prior(self, P):
         return log_prior(P.gamma, self.Z, self.K, equal=self.equal)
 
     def estep(self, theta):
-        """E-step at ``theta`` (cached by value for the last few vectors)."""
-        key = np.asarray(theta, dtype=float).tobytes()
+        """E-step at ``theta`` (cached by value for the last two vectors).
+
+        Linear predictors, means and (when the dispersion is unchanged) log-densities
+        computed by the previous M-step's step check at the same coefficients are reused.
+        """
+        theta = np.asarray(theta, dtype=float)
+        key = theta.tobytes()
         hit = self._cache.get(key)
         if hit is not None:
             return hit
         P = self.unpack(theta)
-        Eta = self.linear_predictors(P)
-        L = self.log_densities(P, Eta)
+        LT = None
+        pend, self._pending = self._pending, None
+        if pend is not None and pend[0] == theta[: self.k * self.p + self.q].tobytes():
+            E, M = pend[1], pend[2]
+            if pend[4] is not None and pend[3] == P.scale.tobytes():
+                LT = pend[4]
+        else:
+            E, M = self._predict_t(P.beta, P.delta)
+        if LT is None or LT.shape[0] != self.K:
+            LK = self._logdens_t(E, M, P.scale)
+            if LT is not None:
+                LK[: self.k] = LT
+            LT = LK
         lp = self.log_prior(P)
         if self._S is None:
-            a = L + lp
-            ll = logsumexp(a, axis=1)
-            with np.errstate(invalid="ignore"):
-                T = np.exp(a - ll[:, None])
-            llf = float(self.w @ ll)
+            ll, T = _lse_posterior(LT + lp.T)
+            llf = float(ll.sum()) if self._unit_weights else float(self.w @ ll)
             Tunit = T
         else:
+            L = LT.T
             Lg = np.asarray(self._S @ np.where(np.isfinite(L), L, -1e300))
             Lg[Lg < -1e299] = -np.inf
-            a = Lg + lp
-            ll = logsumexp(a, axis=1)
-            with np.errstate(invalid="ignore"):
-                Tunit = np.exp(a - ll[:, None])
+            ll, Tunit = _lse_posterior(np.ascontiguousarray((Lg + lp).T))
             T = Tunit[self.groups]
             llf = float(ll.sum())
         if not np.isfinite(llf):
             llf = -np.inf
-        out = _EStep(llf, T, Tunit, Eta, L, ll)
-        if len(self._cache) > 4:
-            self._cache.clear()
+        out = _EStep(llf, T, Tunit, E.T, LT.T, ll, M.T)
+        if len(self._cache) >= 2:
+            self._cache.pop(next(iter(self._cache)))
         self._cache[key] = out
         return out
 
@@ -157,38 +211,58 @@ class MixtureEngine:
         return self.estep(theta).llf
 
     # ------------------------------------------------------------------ M-step
-    def _weighted_q(self, Eta, P, Wt):
-        """sum_j sum_i Wt_ij log f_ij at linear predictors Eta (scale from P)."""
+    @staticmethod
+    def _wq(Wt, LT):
+        """sum_j sum_i Wt_ji LT_ji for (k, n) weights and log-densities (0 * -inf = 0)."""
         total = 0.0
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            for j in range(self.k):
-                ll = self.fam.loglike(Eta[:, j], self.fam.mean(Eta[:, j]), P.scale[j])
-                total += float(Wt[:, j] @ np.where(Wt[:, j] > 0, ll, 0.0))
+        for j in range(Wt.shape[0]):
+            v = float(Wt[j] @ LT[j])
+            if not np.isfinite(v):
+                v = float(Wt[j] @ np.where(Wt[j] > 0, LT[j], 0.0))
+            total += v
         return total if np.isfinite(total) else -np.inf
 
+    def _weighted_q(self, Eta, P, Wt):
+        """sum_j sum_i Wt_ij log f_ij at (n, k) linear predictors Eta (scale from P)."""
+        E = np.ascontiguousarray(np.asarray(Eta, dtype=float).T)
+        with np.errstate(over="ignore", invalid="ignore"):
+            M = self.fam.mean(E)
+        return self._wq(np.ascontiguousarray(np.asarray(Wt).T), self._logdens_t(E, M, P.scale, rows=self.k))
+
     def _irls_solve(self, Eta, Wt):
-        """One IRLS solve from linear predictors ``Eta``: returns (beta (k,p), delta (q,))."""
+        """One IRLS solve from (n, k) linear predictors ``Eta`` and (n, k) weights."""
+        E = np.ascontiguousarray(np.asarray(Eta, dtype=float).T)
+        with np.errstate(over="ignore", invalid="ignore"):
+            M = self.fam.mean(E)
+        return self._irls_solve_t(E, M, np.ascontiguousarray(np.asarray(Wt).T))
+
+    def _irls_solve_t(self, E, M, Wt):
+        """One IRLS solve from (k, n) predictors, means and M-step weights.
+
+        Returns (beta (k, p), delta (q,)). The k weighted Gram matrices are sums over
+        blocks of rows (:func:`emglm.linalg.grams`).
+        """
         p, q, k = self.p, self.q, self.k
-        off = self.offset
-        grams, rhs = [], []
-        for j in range(k):
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                wj, zj = self.fam.working(Eta[:, j], off)
-            wj = Wt[:, j] * wj
-            bad = ~np.isfinite(wj) | ~np.isfinite(zj)
-            if bad.any():
-                wj = np.where(bad, 0.0, wj)
-                zj = np.where(bad, 0.0, zj)
-            A, b = weighted_gram(self.D, wj, zj)
-            grams.append(A)
-            rhs.append(b)
+        W = np.empty_like(Wt)
+        U = np.empty_like(Wt)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            for j in range(k):
+                wj, uj = self.fam.irls_terms(E[j], M[j], self.offset)
+                np.multiply(Wt[j], wj, out=W[j])
+                np.multiply(Wt[j], uj, out=U[j])
+        if not (np.all(np.isfinite(W)) and np.all(np.isfinite(U))):
+            bad = ~np.isfinite(W) | ~np.isfinite(U)
+            W[bad] = 0.0
+            U[bad] = 0.0
+        As, bs = grams(self.D, W, U)
+        del W, U
         if q == 0:
-            beta = np.vstack([solve_psd(A, b) for A, b in zip(grams, rhs)])
+            beta = np.vstack([solve_psd(A, b) for A, b in zip(As, bs)])
             return beta, np.zeros(0)
         m = k * p + q
         H = np.zeros((m, m))
         g = np.zeros(m)
-        for j, (A, b) in enumerate(zip(grams, rhs)):
+        for j, (A, b) in enumerate(zip(As, bs)):
             s = slice(j * p, (j + 1) * p)
             H[s, s] = A[:p, :p]
             H[s, k * p:] = A[:p, p:]
@@ -199,11 +273,12 @@ class MixtureEngine:
         sol = solve_psd(H, g)
         return sol[: k * p].reshape(k, p), sol[k * p:]
 
-    def _update_scale(self, P, Eta, Wt):
+    def _update_scale(self, P, M, Wt):
+        """Weighted-ML dispersions from (k, n) means ``M`` and M-step weights ``Wt``."""
         if not self.fam.has_scale:
             return P.scale
-        mus = [self.fam.mean(Eta[:, j]) for j in range(self.k)]
-        wts = [Wt[:, j] for j in range(self.k)]
+        mus = [M[j] for j in range(self.k)]
+        wts = [Wt[j] for j in range(self.k)]
         if self.shared_scale:
             s = np.full(self.k, self.fam.scale_mle(mus, wts))
         else:
@@ -216,32 +291,55 @@ class MixtureEngine:
 
     def row_weights(self, T):
         """(n, k) M-step frequency weights ``w_i T_ij`` of the GLM components."""
-        return self.w[:, None] * T[:, : self.k]
+        return self._weights_t(T).T
+
+    def _weights_t(self, T):
+        """(k, n) M-step weights ``w_i T_ij`` (a view of the posterior with unit weights)."""
+        Tk = np.asarray(T)[:, : self.k].T
+        if self._unit_weights:
+            return Tk if Tk.flags.c_contiguous else np.ascontiguousarray(Tk)
+        return Tk * self.w
 
     def mstep(self, theta, es=None, n_irls=1):
-        """One generalised M-step from ``theta`` with posterior from ``es`` (E-step at theta)."""
+        """One generalised M-step from ``theta`` with posterior from ``es`` (E-step at theta).
+
+        One IRLS step per component with step halving on the weighted complete-data
+        log-likelihood (skipped for Gaussian-identity, whose weighted least-squares step
+        is exact), so the observed log-likelihood never decreases. The candidate's
+        predictors and densities are handed to the next E-step, which then costs only the
+        log-sum-exp when the dispersion did not move.
+        """
         es = self.estep(theta) if es is None else es
         P = self.unpack(theta)
-        Wt = self.row_weights(es.T)
-        Eta = es.Eta
+        Wt = self._weights_t(es.T)
+        E, M = es.Eta.T, es.Mu.T
+        LT = es.L.T[: self.k]
         beta, delta = P.beta, P.delta
+        exact = self.fam.exact_wls
         for _ in range(n_irls):
-            q_old = self._weighted_q(Eta, P, Wt)
-            nb, nd = self._irls_solve(Eta, Wt)
+            nb, nd = self._irls_solve_t(E, M, Wt)
+            if exact:
+                beta, delta = nb, nd
+                E, M = self._predict_t(beta, delta)
+                LT = None
+                continue
+            q_old = self._wq(Wt, LT)
             t = 1.0
             for _ in range(40):
-                cand = Params(beta + t * (nb - beta), delta + t * (nd - delta), P.scale, P.gamma)
-                Eta_c = self.linear_predictors(cand)
-                if self._weighted_q(Eta_c, cand, Wt) >= q_old - 1e-10 * (abs(q_old) + 1):
+                cb, cd = beta + t * (nb - beta), delta + t * (nd - delta)
+                Ec, Mc = self._predict_t(cb, cd)
+                Lc = self._logdens_t(Ec, Mc, P.scale, rows=self.k)
+                if self._wq(Wt, Lc) >= q_old - 1e-10 * (abs(q_old) + 1):
                     break
                 t *= 0.5
             else:
-                cand, Eta_c = P, Eta  # no ascent direction found: keep beta
-            beta, delta, Eta = cand.beta, cand.delta, Eta_c
-            P = cand
-        scale = self._update_scale(P, Eta, Wt)
+                cb, cd, Ec, Mc, Lc = beta, delta, E, M, LT  # no ascent direction found: keep beta
+            beta, delta, E, M, LT = cb, cd, Ec, Mc, Lc
+        scale = self._update_scale(P, M, Wt)
         gamma = self._mstep_mixing(P.gamma, es.Tunit)
-        return self.pack(Params(beta, delta, scale, gamma))
+        out = self.pack(Params(beta, delta, scale, gamma))
+        self._pending = (out[: self.k * self.p + self.q].tobytes(), E, M, P.scale.tobytes(), LT)
+        return out
 
     def _mstep_mixing(self, gamma, Tunit, n_steps=1):
         if self.equal:
@@ -264,33 +362,35 @@ class MixtureEngine:
         ``GLM(..., freq_weights=w*T_j).fit()``.
         """
         T = np.asarray(T, dtype=float)
-        Wt = self.row_weights(T)
-        Eta = np.repeat(self.fam.start_eta()[:, None], self.k, axis=1)
+        Wt = self._weights_t(T)
+        E = np.tile(self.fam.start_eta(), (self.k, 1))
+        with np.errstate(over="ignore", invalid="ignore"):
+            M = self.fam.mean(E)
         P = Params(np.zeros((self.k, self.p)), np.zeros(self.q), np.ones(self.k),
                    np.zeros((self.K - 1, self.r)))
-        beta, delta = self._irls_solve(Eta, Wt)
+        beta, delta = self._irls_solve_t(E, M, Wt)
         P = Params(beta, delta, P.scale, P.gamma)
-        Eta = self.linear_predictors(P)
-        q_prev = self._weighted_q(Eta, P, Wt)
+        E, M = self._predict_t(P.beta, P.delta)
+        q_prev = self._wq(Wt, self._logdens_t(E, M, P.scale, rows=self.k))
         for _ in range(maxiter):
-            nb, nd = self._irls_solve(Eta, Wt)
+            nb, nd = self._irls_solve_t(E, M, Wt)
             t = 1.0
             for _ in range(40):
                 cand = Params(P.beta + t * (nb - P.beta), P.delta + t * (nd - P.delta), P.scale, P.gamma)
-                Eta_c = self.linear_predictors(cand)
-                q_new = self._weighted_q(Eta_c, cand, Wt)
+                Ec, Mc = self._predict_t(cand.beta, cand.delta)
+                q_new = self._wq(Wt, self._logdens_t(Ec, Mc, cand.scale, rows=self.k))
                 if q_new >= q_prev - 1e-10 * (abs(q_prev) + 1):
                     break
                 t *= 0.5
             else:
                 break
             change = np.max(np.abs(np.concatenate([(cand.beta - P.beta).ravel(), cand.delta - P.delta])))
-            P, Eta = cand, Eta_c
+            P, E, M = cand, Ec, Mc
             done = abs(q_new - q_prev) <= tol * (abs(q_prev) + 1) and change < 1e-8 * (1 + np.max(np.abs(P.beta)))
             q_prev = q_new
             if done:
                 break
-        scale = self._update_scale(P, Eta, Wt)
+        scale = self._update_scale(P, M, Wt)
         Tunit = T if self._S is None else self._unit_posterior(T)
         if self.equal:
             gamma = P.gamma

@@ -104,6 +104,9 @@ class FamilyAdapter:
         self.trials = np.asarray(trials, dtype=float)
         self._canonical_logit = isinstance(family, smf.Binomial) and isinstance(self.link, sml.Logit)
         self._canonical_log = isinstance(family, smf.Poisson) and isinstance(self.link, sml.Log)
+        # Gaussian with identity link: the weighted least-squares step maximises the
+        # component's weighted log-likelihood exactly, so no step-halving check is needed
+        self.exact_wls = isinstance(family, smf.Gaussian) and type(self.link) is sml.Identity
         self.const = self._constant()
 
     # ----------------------------------------------------------------- log-density
@@ -135,14 +138,18 @@ class FamilyAdapter:
         fam = self.family
         if isinstance(fam, smf.Poisson):
             if self._canonical_log:
-                return y * eta - np.exp(eta) + self.const
+                # mu = exp(eta) is passed in: no second exponential
+                return y * eta - mu + self.const
             with np.errstate(divide="ignore"):
                 return special.xlogy(y, mu) - mu + self.const
         if isinstance(fam, smf.Binomial):
             s, n = y * self.trials, self.trials
             if self._canonical_logit:
-                # y*eta - n*log(1+exp(eta)), stable for large |eta|
-                return s * eta - n * np.logaddexp(0.0, eta) + self.const
+                # s*eta - n*log(1+exp(eta)) with log(1+exp(eta)) = max(eta,0) - log(v),
+                # v = mu (eta > 0) or 1 - mu (eta <= 0) in [0.5, 1]: one log instead of
+                # logaddexp's exp + log1p, and stable for large |eta|
+                v = np.where(eta > 0, mu, 1.0 - mu)
+                return s * eta - n * (np.maximum(eta, 0.0) - np.log(v)) + self.const
             with np.errstate(divide="ignore"):
                 return special.xlogy(s, mu) + special.xlog1py(n - s, -mu) + self.const
         if isinstance(fam, smf.Gaussian):
@@ -163,6 +170,33 @@ class FamilyAdapter:
         w = self.trials / (self.family.variance(mu) * d * d)
         z = eta - offset + (self.y - mu) * d
         return w, z
+
+    def irls_terms(self, eta, mu, offset):
+        """IRLS weights and weighted working response from a known mean.
+
+        Returns ``(w, u)`` with ``w`` as in :meth:`working` and ``u = w * z``; canonical
+        links (Poisson-log, Binomial-logit) and Gaussian-identity skip the link derivative
+        and the division (``w z = w (eta - offset) + trials (y - mu)`` when ``V g' = 1``).
+
+        Examples
+        --------
+        >>> import numpy as np, statsmodels.api as sm
+        >>> fa = FamilyAdapter(sm.families.Poisson(), np.array([1.0, 3.0]), np.ones(2))
+        >>> eta = np.log(np.array([2.0, 2.0]))
+        >>> w, u = fa.irls_terms(eta, np.exp(eta), 0.0)
+        >>> w0, z0 = fa.working(eta, 0.0)
+        >>> bool(np.allclose(w, w0) and np.allclose(u, w0 * z0))
+        True
+        """
+        if self.exact_wls:
+            return self.trials, self.trials * (self.y - offset)
+        if self._canonical_log or self._canonical_logit:
+            w = mu if self._canonical_log else mu * (1.0 - mu)
+            w = self.trials * w
+            return w, w * (eta - offset) + self.trials * (self.y - mu)
+        d = self.link.deriv(mu)
+        w = self.trials / (self.family.variance(mu) * d * d)
+        return w, w * (eta - offset + (self.y - mu) * d)
 
     def start_eta(self):
         """Linear predictor at statsmodels' starting mean (first IRLS iteration)."""

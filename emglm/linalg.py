@@ -11,10 +11,11 @@ from __future__ import annotations
 import numpy as np
 from scipy import linalg
 
-__all__ = ["weighted_gram", "solve_psd", "BLOCK_ROWS"]
+__all__ = ["weighted_gram", "grams", "solve_psd", "BLOCK_ROWS"]
 
-#: rows per block in the Gram reductions (about 2.5 MB of float64 for p = 5)
-BLOCK_ROWS = 65536
+#: rows per block in the Gram reductions (0.6 MB of float64 for p = 5: the block stays in
+#: cache while every component's weights pass over it)
+BLOCK_ROWS = 16384
 
 
 def weighted_gram(D, w, z=None, block=BLOCK_ROWS):
@@ -43,6 +44,46 @@ def weighted_gram(D, w, z=None, block=BLOCK_ROWS):
         A += Dw.T @ Db
         if z is not None:
             b += Dw.T @ z[s:s + block]
+    return A, b
+
+
+def grams(D, W, U, block=BLOCK_ROWS):
+    """Weighted Gram matrices and right-hand sides of several components at once.
+
+    For every row ``j`` of ``W`` and ``U`` (shape (k, n)), ``A[j] = D' diag(W[j]) D`` and
+    ``b[j] = D' U[j]``. The sums run over blocks of rows, the outer loop over blocks so that
+    each block of ``D`` is read from memory once for all k components.
+
+    Parameters
+    ----------
+    D : ndarray (n, m)
+    W, U : ndarray (k, n)
+
+    Returns
+    -------
+    A : ndarray (k, m, m)
+    b : ndarray (k, m)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> D = np.array([[1.0, 0.0], [1.0, 1.0], [1.0, 2.0]])
+    >>> A, b = grams(D, np.array([[1.0, 2.0, 1.0]]), np.array([[1.0, 4.0, 3.0]]))
+    >>> A[0]
+    array([[4., 4.],
+           [4., 6.]])
+    >>> b[0]
+    array([ 8., 10.])
+    """
+    n, m = D.shape
+    k = W.shape[0]
+    A = np.zeros((k, m, m))
+    b = np.zeros((k, m))
+    for s in range(0, n, block):
+        Db = D[s:s + block]
+        b += U[:, s:s + block] @ Db
+        for j in range(k):
+            A[j] += (Db * W[j, s:s + block, None]).T @ Db
     return A, b
 
 
