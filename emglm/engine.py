@@ -162,7 +162,7 @@ class MixtureEngine:
         return log_prior(P.gamma, self.Z, self.K, equal=self.equal)
 
     def estep(self, theta):
-        """E-step at ``theta`` (cached by value for the last two vectors).
+        """E-step at ``theta`` (cached by value for the last vector).
 
         Linear predictors, means and (when the dispersion is unchanged) log-densities
         computed by the previous M-step's step check at the same coefficients are reused.
@@ -172,6 +172,9 @@ class MixtureEngine:
         hit = self._cache.get(key)
         if hit is not None:
             return hit
+        # one cached E-step: dropping the previous one before allocating the new one keeps
+        # peak memory near two E-steps' worth of (K, n) arrays (the EM driver never goes back)
+        self._cache.clear()
         P = self.unpack(theta)
         LT = None
         pend, self._pending = self._pending, None
@@ -201,8 +204,6 @@ class MixtureEngine:
         if not np.isfinite(llf):
             llf = -np.inf
         out = _EStep(llf, T, Tunit, E.T, LT.T, ll, M.T)
-        if len(self._cache) >= 2:
-            self._cache.pop(next(iter(self._cache)))
         self._cache[key] = out
         return out
 
@@ -250,7 +251,7 @@ class MixtureEngine:
                 wj, uj = self.fam.irls_terms(E[j], M[j], self.offset)
                 np.multiply(Wt[j], wj, out=W[j])
                 np.multiply(Wt[j], uj, out=U[j])
-        if not (np.all(np.isfinite(W)) and np.all(np.isfinite(U))):
+        if not np.isfinite(W.sum() + U.sum()):  # cheaper than isfinite(W).all(); rare
             bad = ~np.isfinite(W) | ~np.isfinite(U)
             W[bad] = 0.0
             U[bad] = 0.0

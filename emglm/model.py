@@ -206,6 +206,11 @@ class EMGLM:
     # ------------------------------------------------------------------ fitting
     def _start_vectors(self, engine, start, start_params, n_starts, rng):
         """Flat starting vectors for every start."""
+        if start_params is None and (isinstance(start, str) and start == "random"
+                                     or not isinstance(start, str) and n_starts == 1):
+            # given labels/posteriors or random starts need no one-component fit (performance)
+            self._validate_start(engine, start)
+            return [engine.fit_from_posterior(T) for T in initial_posteriors(engine, start, n_starts, rng)]
         base = self._engine(k=1, point_mass=None, mixing="equal")
         theta1 = base.fit_from_posterior(np.ones((self.exog.shape[0], 1)))
         P1 = base.unpack(theta1)
