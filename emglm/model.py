@@ -268,7 +268,7 @@ class EMGLM:
         return engine.pack(P)
 
     def fit(self, start="fit", start_params=None, n_starts=1, random_state=None, tol=1e-8,
-            maxiter=1000, accelerate=None, **kwargs):
+            maxiter=1000, accelerate=None, warmup=None, progress=False, **kwargs):
         """Fit the mixture by EM.
 
         Parameters
@@ -289,6 +289,14 @@ class EMGLM:
             Maximum number of EM map evaluations per start.
         accelerate : {None, "squarem"}
             Extrapolation of the EM map (see :func:`emglm.em.run`).
+        warmup : bool or dict, optional
+            Warm-up starts (emax.glm's ``small.em`` + ``select_best``): ``n_starts`` (20) short
+            EM runs of ``maxiter`` (20) iterations on a random ``subsample`` (0.1) of rows or
+            groups; the best ``keep`` (1) by llf start the full fit (``start`` and ``n_starts``
+            are then not used). Costs about ``n_starts * maxiter * subsample`` full-data
+            iterations; see :mod:`emglm.warmup`. The record is ``res.warmup``.
+        progress : bool
+            tqdm progress bars over the warm-up runs and over several starts (needs tqdm).
 
         Returns
         -------
@@ -307,9 +315,17 @@ class EMGLM:
         rng = _check_random_state(random_state)
         engine = self._engine()
         self._validate_start(engine, start) if start_params is None else None
-        thetas = self._start_vectors(engine, start, start_params, n_starts, rng)
+        from .warmup import progress_iter, warmup_options, warmup_starts
+
+        warm = warmup_options(warmup)
+        if warm is not None and start_params is not None:
+            raise ValueError("warmup and start_params cannot be combined: the warm-up chooses the start")
+        if warm is not None:
+            thetas, warm_info = warmup_starts(self, engine, warm, rng, progress=progress)
+        else:
+            thetas, warm_info = self._start_vectors(engine, start, start_params, n_starts, rng), None
         best = None
-        for theta0 in thetas:
+        for theta0 in progress_iter(thetas, progress and len(thetas) > 1, "starts"):
             out = em.run(engine.fixed_point, theta0, objective=engine.objective, tol=tol,
                          maxiter=maxiter, accelerate=accelerate,
                          in_domain=lambda th: np.isfinite(engine.objective(th)))
@@ -322,4 +338,6 @@ class EMGLM:
                 ConvergenceWarning, stacklevel=2,
             )
         theta = engine.permute(best.params, engine.order(best.params))
-        return EMGLMResults(self, engine, theta, best, n_starts=len(thetas))
+        res = EMGLMResults(self, engine, theta, best, n_starts=len(thetas))
+        res.warmup = warm_info
+        return res
