@@ -19,6 +19,7 @@ Examples
 from . import em
 from .model import EMGLM
 from .results import EMGLMResults
+from .selection import select_k
 from .warnings import ConvergenceWarning, DegenerateComponentWarning, DroppedRowsWarning
 
 __version__ = "0.1.0"
@@ -26,6 +27,7 @@ __version__ = "0.1.0"
 __all__ = [
     "EMGLM",
     "EMGLMResults",
+    "select_k",
     "em",
     "ConvergenceWarning",
     "DegenerateComponentWarning",
