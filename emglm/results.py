@@ -174,6 +174,31 @@ class EMGLMResults:
         ll = self._engine.fam.loglike(eta, mu, phi)
         return float(self.model.freq_weights @ ll)
 
+    # ------------------------------------------------------------------ plots (emglm.plotting)
+    def plot_posterior(self, **kwargs):
+        """Posterior probabilities by row and their rootogram; see :func:`emglm.plotting.plot_posterior`."""
+        from .plotting import plot_posterior
+
+        return plot_posterior(self, **kwargs)
+
+    def plot_params(self, alpha=0.05, ax=None):
+        """Coefficients with intervals, components side by side; see :func:`emglm.plotting.plot_params`."""
+        from .plotting import plot_params
+
+        return plot_params(self, alpha=alpha, ax=ax)
+
+    def plot_convergence(self, kind="llf", ax=None):
+        """Log-likelihood by EM iteration; see :func:`emglm.plotting.plot_convergence`."""
+        from .plotting import plot_convergence
+
+        return plot_convergence(self, kind=kind, ax=ax)
+
+    def plot_diagnostics(self, random_state=None, **kwargs):
+        """Residual, QQ, observed-vs-fitted and entropy panels; see :func:`emglm.plotting.plot_diagnostics`."""
+        from .plotting import plot_diagnostics
+
+        return plot_diagnostics(self, random_state=random_state, **kwargs)
+
     def __repr__(self):
         return (f"<EMGLMResults: {self.model.family_name} mixture, k={self.k}, "
                 f"llf={self.llf:.4f}, converged={self.converged}>")
