@@ -137,10 +137,11 @@ def select_k(formula, data, ks=range(1, 5), family=None, criterion="bic", n_star
         # formula terms such as np.log(x) or user functions resolve in the caller's namespace
         model_options["eval_env"] = patsy.EvalEnvironment.capture(1)
     rng = _check_random_state(random_state)
-    # one independent child stream per k, drawn up front (reproducible per k position)
-    seeds = rng.integers(0, 2**63 - 1, size=len(ks))
+    # one stream per k from (base, k): a k's fit depends on random_state and k only
+    base = int(rng.integers(0, 2**63 - 1))
     fits, rows = {}, []
-    for k, seed in progress_iter(list(zip(ks, seeds)), progress, "select_k", total=len(ks)):
+    for k in progress_iter(ks, progress, "select_k", total=len(ks)):
+        seed = np.random.SeedSequence([base, k])
         with warnings.catch_warnings():
             # the formula's dropped-rows warning would repeat once per k: show it once
             if fits:
