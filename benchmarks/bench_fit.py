@@ -212,21 +212,26 @@ def run_problem(make, n, sm_iters, out):
         warnings.simplefilter("ignore")
         model = EMGLM(endog, X, k=k, family=family)
     plain = plain_for(name, X, endog, k)
+    # warm-up, untimed: the first large allocations of a process page-fault, whoever runs first
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(start=labels, maxiter=2)
+    plain.em(*plain.start(np.eye(k)[labels]), maxiter=2)
+    reps = 3 if n <= 200_000 else 1  # best of 3 where a fit takes a fraction of a second
     rows = []
     for start_name in ("labels", "default"):
         start = labels if start_name == "labels" else "fit"
-        t = time.perf_counter()
-        res = model.fit(start=start, tol=TOL, maxiter=MAXITER)
-        t_em = time.perf_counter() - t
-        # the initial posterior emglm used, handed to the plain EM (untimed for it)
-        if start_name == "labels":
-            T0 = np.eye(k)[labels]
-        else:
-            T0 = _default_posterior(model)
-        t = time.perf_counter()
-        B, s2, logpi = plain.start(T0)
-        llf_p, it_p = plain.em(B, s2, logpi)
-        t_pl = time.perf_counter() - t
+        # the initial posterior emglm uses, handed to the plain EM (untimed for it)
+        T0 = np.eye(k)[labels] if start_name == "labels" else _default_posterior(model)
+        t_em = t_pl = np.inf
+        for _ in range(reps):
+            t = time.perf_counter()
+            res = model.fit(start=start, tol=TOL, maxiter=MAXITER)
+            t_em = min(t_em, time.perf_counter() - t)
+            t = time.perf_counter()
+            B, s2, logpi = plain.start(T0)
+            llf_p, it_p = plain.em(B, s2, logpi)
+            t_pl = min(t_pl, time.perf_counter() - t)
         rows.append(dict(start=start_name, t=t_em, it=res.n_iter, llf=res.llf, tp=t_pl, itp=it_p,
                          llfp=llf_p, res=res, start_vec=(B, s2, logpi)))
     # (c) and time per iteration: a few EM map evaluations from the labels start
@@ -234,13 +239,13 @@ def run_problem(make, n, sm_iters, out):
     eng = res._engine
     theta0 = model._start_vectors(eng, labels, None, 1, np.random.default_rng(0))[0]
     eng.objective(theta0)
-    reps = 6
+    n_map = 6
     t = time.perf_counter()
     th = theta0
-    for _ in range(reps):
+    for _ in range(n_map):
         th = eng.fixed_point(th)
         eng.objective(th)
-    per_iter = (time.perf_counter() - t) / reps
+    per_iter = (time.perf_counter() - t) / n_map
     fl, fg, fe = floor_time(plain, k, eng.K)
     # (b) statsmodels M-step EM, capped
     B, s2, logpi = rows[0]["start_vec"]
@@ -312,7 +317,7 @@ def report(results):
             growth_iter = r["per_iter"] / s["per_iter"]
             growth_fit = [rb["t"] / rs["t"] for rb, rs in zip(r["rows"], s["rows"])]
             print(f"growth {small:,} -> {big:,} {r['name']}: per iteration {growth_iter:.1f}x, "
-                  f"fit (labels, default) {growth_fit[0]:.1f}x, {growth_fit[1]:.1f}x  (goal <= 11)")
+                  f"fit (labels, default) {growth_fit[0]:.1f}x, {growth_fit[1]:.1f}x  (goal <= 11, per iteration)")
     big = max(sizes)
     pk = max(r["peak"] / r["xbytes"] for r in results if r["n"] == big)
     print(f"peak memory above baseline at n={big:,} (tracemalloc): {pk:.2f} x design matrix  (goal <= 8)")

@@ -102,8 +102,9 @@ class FamilyAdapter:
         self.has_scale = isinstance(family, _SCALED)
         self.y = np.asarray(endog, dtype=float)
         self.trials = np.asarray(trials, dtype=float)
-        self._canonical_logit = isinstance(family, smf.Binomial) and isinstance(self.link, sml.Logit)
-        self._canonical_log = isinstance(family, smf.Poisson) and isinstance(self.link, sml.Log)
+        # exact types: Probit, Cauchy and CLogLog subclass Logit in statsmodels
+        self._canonical_logit = isinstance(family, smf.Binomial) and type(self.link) is sml.Logit
+        self._canonical_log = isinstance(family, smf.Poisson) and type(self.link) is sml.Log
         # Gaussian with identity link: the weighted least-squares step maximises the
         # component's weighted log-likelihood exactly, so no step-halving check is needed
         self.exact_wls = isinstance(family, smf.Gaussian) and type(self.link) is sml.Identity
