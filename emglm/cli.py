@@ -262,6 +262,11 @@ def main(argv=None, out=None, err=None):
     except UsageError as exc:
         print(f"emglm: error: {exc}", file=err)
         return 2
+    except BrokenPipeError:
+        # the reader went away (``emglm demo | head``): stop quietly, as Unix tools do
+        if out is sys.stdout:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (ValueError, TypeError, KeyError, patsy.PatsyError, OSError) as exc:
         # model construction and fitting raise these with the argument or column named
         print(f"emglm: error: {_one_line(exc)}", file=err)
