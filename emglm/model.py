@@ -200,8 +200,18 @@ class EMGLM:
             groups=self.group_codes,
             point_mass=self.point_mass if point_mass == "model" else point_mass,
             mixing=self.mixing if mixing is None else mixing, scale=self.scale_mode,
-            var_floor=var_floor,
+            var_floor=self._var_floor() if var_floor is None else var_floor,
         )
+
+    def _var_floor(self):
+        # dispersion floor against collapsing components (emglm.degenerate), computed once
+        if getattr(self, "_var_floor_value", None) is None:
+            from .degenerate import dispersion_floor
+            from .families import FamilyAdapter
+
+            fam = FamilyAdapter(self.family, self.endog, self.trials)
+            self._var_floor_value = dispersion_floor(fam, self.freq_weights) if fam.has_scale else 0.0
+        return self._var_floor_value or None
 
     # ------------------------------------------------------------------ fitting
     def _start_vectors(self, engine, start, start_params, n_starts, rng):
@@ -217,8 +227,9 @@ class EMGLM:
         if start_params is not None:
             return [self._theta_from_start_params(engine, start_params, P1)]
         fam = base.fam
-        mu = fam.mean(base.linear_predictors(P1)[:, 0])
-        resid = (fam.y - mu) * np.sqrt(fam.trials / fam.family.variance(mu))
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # separated data
+            mu = fam.mean(base.linear_predictors(P1)[:, 0])
+            resid = (fam.y - mu) * np.sqrt(fam.trials / fam.family.variance(mu))
         resid = np.where(np.isfinite(resid), resid, 0.0)
         self._validate_start(engine, start)
         thetas = []
@@ -269,7 +280,7 @@ class EMGLM:
 
     def fit(self, start="fit", start_params=None, n_starts=1, random_state=None, tol=1e-8,
             maxiter=1000, accelerate="squarem", warmup=None, progress=False, cov_type="oim",
-            **kwargs):
+            min_proportion=None, **kwargs):
         """Fit the mixture by EM.
 
         Parameters
@@ -305,6 +316,12 @@ class EMGLM:
             Covariance of the estimates, computed when first asked for (``res.bse``...):
             observed information, outer product of scores, sandwich, or none; see
             :mod:`emglm.inference`.
+        min_proportion : float, optional
+            flexmix's ``minprior``: a GLM component whose share of the (weighted) posterior
+            falls below this value during EM is removed with a DegenerateComponentWarning and
+            EM continues with one component fewer (``res.model.k`` is then smaller). Default
+            None: no removal (degenerate components are still reported by a warning); see
+            :mod:`emglm.degenerate`.
 
         Returns
         -------
@@ -314,6 +331,11 @@ class EMGLM:
         from .results import EMGLMResults
 
         check_cov_type(cov_type)
+        from .degenerate import check_min_proportion, diagnose, reduced_model, run_start, warn_degenerate
+
+        if kwargs:
+            raise TypeError(f"fit() got unexpected keyword argument(s): {', '.join(sorted(kwargs))}")
+        min_proportion = check_min_proportion(min_proportion)
         if isinstance(n_starts, bool) or not isinstance(n_starts, (numbers.Integral, np.integer)) or n_starts < 1:
             raise ValueError(f"n_starts must be a positive integer, got {n_starts!r}")
         if isinstance(maxiter, bool) or not isinstance(maxiter, (numbers.Integral, np.integer)) or maxiter < 1:
@@ -335,12 +357,11 @@ class EMGLM:
         else:
             thetas, warm_info = self._start_vectors(engine, start, start_params, n_starts, rng), None
         best = None
+        start_engine = engine
         for theta0 in progress_iter(thetas, progress and len(thetas) > 1, "starts"):
-            out = em.run(engine.fixed_point, theta0, objective=engine.objective, tol=tol,
-                         maxiter=maxiter, accelerate=accelerate,
-                         in_domain=lambda th: np.isfinite(engine.objective(th)))
+            eng, out = run_start(self, start_engine, theta0, tol, maxiter, accelerate, min_proportion)
             if best is None or out.objective > best.objective:
-                best = out
+                best, engine = out, eng
         if not best.converged:
             warnings.warn(
                 f"EM did not converge in {maxiter} iterations (relative llf change above tol={tol}); "
@@ -348,6 +369,8 @@ class EMGLM:
                 ConvergenceWarning, stacklevel=2,
             )
         theta = engine.permute(best.params, engine.order(best.params))
-        res = EMGLMResults(self, engine, theta, best, n_starts=len(thetas), cov_type=cov_type)
+        model = reduced_model(self, engine.k)
+        warn_degenerate(diagnose(engine, theta, model.component_names[: engine.k]))
+        res = EMGLMResults(model, engine, theta, best, n_starts=len(thetas), cov_type=cov_type)
         res.warmup = warm_info
         return res
