@@ -1,0 +1,137 @@
+"""The statsmodels ``Summary`` of a fitted mixture.
+
+Layout: a two-column header (response, family, link, components, mixing, observations,
+groups, covariance type | log-likelihood, AIC, BIC, ICL, entropy, convergence, iterations),
+one coefficient table per component, a table of shared (``fixed``) coefficients, a table of
+concomitant (multinomial-logit) mixing coefficients, and a table of proportions and
+dispersions with their standard errors (delta method).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from statsmodels.iolib.summary import Summary, summary_params
+from statsmodels.iolib.table import SimpleTable
+from statsmodels.iolib.tableformatting import fmt_params
+
+__all__ = ["build_summary"]
+
+
+def _fmt(v, spec="#8.5g"):
+    return "nan" if v is None or not np.isfinite(v) else format(v, spec).strip()
+
+
+def _mixing_label(res):
+    m = res.model
+    if m.mixing == "equal":
+        return "equal"
+    if m.concomitant_exog is not None:
+        return "concomitant"
+    return "estimated"
+
+
+def _coef_table(res, rows, names, alpha, title):
+    """SimpleTable of the (component, term) rows of cov_params."""
+    est = res._reported_params.loc[rows].to_numpy()
+    se = np.sqrt(np.diag(res.cov_params().loc[rows, rows].to_numpy()))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = est / se
+    from scipy import stats
+
+    p = 2 * stats.norm.sf(np.abs(z))
+    ci = res.conf_int(alpha).loc[rows].to_numpy()
+    return summary_params((res, est, se, z, p, ci), yname=res.model.endog_name, xname=list(names),
+                          alpha=alpha, use_t=False, title=title)
+
+
+def build_summary(res, alpha=0.05, title=None):
+    """Build the :class:`statsmodels.iolib.summary.Summary` of an :class:`EMGLMResults`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from emglm import EMGLM
+    >>> rng = np.random.default_rng(0)
+    >>> y = np.concatenate([rng.normal(-2, 1, 150), rng.normal(2, 1, 150)])
+    >>> s = EMGLM(y, np.ones((300, 1)), k=2).fit().summary()
+    >>> "Component comp1" in s.as_text()
+    True
+    """
+    if not (isinstance(alpha, float) and 0 < alpha < 1):
+        raise ValueError(f"alpha must be a number in (0, 1), got {alpha!r}")
+    m = res.model
+    k = res.k
+    comps = list(m.component_names)
+    n_comp = f"{k}" + (f" + point mass at {m.point_mass:g}" if m.point_mass is not None else "")
+    gleft = [
+        ("Dep. Variable:", [m.endog_name]),
+        ("Model:", ["EMGLM"]),
+        ("Model Family:", [m.family_name]),
+        ("Link Function:", [type(m.family.link).__name__]),
+        ("Components:", [n_comp]),
+        ("Mixing:", [_mixing_label(res)]),
+        ("No. Observations:", [_fmt(res.nobs, "g")]),
+        ("No. Groups:", ["" if res.n_groups is None else str(res.n_groups)]),
+        ("Covariance Type:", [res.cov_type]),
+    ]
+    gright = [
+        ("Log-Likelihood:", [_fmt(res.llf)]),
+        ("AIC:", [_fmt(res.aic)]),
+        ("BIC:", [_fmt(res.bic)]),
+        ("ICL:", [_fmt(res.icl)]),
+        ("Entropy:", [_fmt(res.entropy)]),
+        ("Df Model:", [str(res.df_model)]),
+        ("Converged:", [str(res.converged)]),
+        ("EM iterations:", [str(res.n_iter)]),
+        ("Starts:", [str(getattr(res, "n_starts", 1))]),
+    ]
+    smry = Summary()
+    smry.add_table_2cols(res, gleft=gleft, gright=gright, yname=m.endog_name,
+                         xname=list(m.exog_names),
+                         title=title or f"Finite mixture of {m.family_name} GLMs (EM)")
+    prop = res.proportions
+    for c in comps[:k]:
+        rows = [(c, t) for t in m.exog_names]
+        smry.tables.append(_coef_table(res, rows, m.exog_names, alpha,
+                                       f"Component {c} (proportion {prop[c]:.4g})"))
+    if m.fixed_names:
+        rows = [("shared", t) for t in m.fixed_names]
+        smry.tables.append(_coef_table(res, rows, m.fixed_names, alpha, "Shared by all components"))
+    if m.concomitant_exog is not None and m.mixing != "equal":
+        rows = [lab for lab in res._theta_labels if lab[0] == "mixing"]
+        smry.tables.append(_coef_table(res, rows, [t for _, t in rows], alpha,
+                                       f"Mixing: multinomial logit (reference {comps[0]})"))
+    # proportions and dispersions
+    bp = res.bse_proportions
+    sc, bs = res.scale, res.bse_scale
+    has_scale = res._engine.fam.has_scale
+    data = []
+    for c in comps:
+        row = [_fmt(prop[c], "#.4g"), _fmt(bp[c], "#.4g")]
+        if has_scale:
+            row += [_fmt(sc[c], "#.4g"), _fmt(bs[c], "#.4g")] if c in sc.index else ["", ""]
+        data.append(row)
+    headers = ["proportion", "std err"] + (["scale", "std err"] if has_scale else [])
+    smry.tables.append(SimpleTable(data, headers=headers, stubs=comps,
+                                   title="Proportions and dispersions" if has_scale else "Proportions",
+                                   txt_fmt=fmt_params))
+    notes = [
+        f"Standard errors: {_cov_note(res.cov_type)}; proportions and dispersions by the delta method.",
+        "Components are ordered by increasing weighted mean linear predictor (point mass last).",
+    ]
+    if getattr(res, "_cov_pd", True) is False:
+        notes.append("Warning: the information matrix is not positive definite; standard errors "
+                     "use a pseudo-inverse and may be unreliable.")
+    if not res.converged:
+        notes.append("Warning: the EM did not converge.")
+    smry.add_extra_txt(notes)
+    return smry
+
+
+def _cov_note(cov_type):
+    return {
+        "oim": "observed information of the observed-data log-likelihood",
+        "opg": "outer product of the unit scores",
+        "robust": "sandwich (observed information and outer product of scores)",
+        "none": "not computed (cov_type='none')",
+    }[cov_type]
