@@ -16,7 +16,7 @@ Examples
 (2, 2)
 """
 
-from . import em
+from . import datasets, em
 from .model import EMGLM
 from .results import EMGLMResults
 from .selection import select_k
@@ -29,6 +29,7 @@ __all__ = [
     "EMGLMResults",
     "select_k",
     "em",
+    "datasets",
     "ConvergenceWarning",
     "DegenerateComponentWarning",
     "DroppedRowsWarning",
