@@ -8,6 +8,7 @@ values are dropped (``missing="drop"``, with a count in a warning) or rejected
 from __future__ import annotations
 
 import numbers
+import re
 import warnings
 
 import numpy as np
@@ -17,7 +18,7 @@ import statsmodels.genmod.families as smf
 from .families import check_family
 from .warnings import DroppedRowsWarning
 
-__all__ = ["prepare_data", "check_k", "MIXING_MODES", "MISSING_MODES", "SCALE_MODES"]
+__all__ = ["prepare_data", "check_k", "check_formula_missing", "MIXING_MODES", "MISSING_MODES", "SCALE_MODES"]
 
 MIXING_MODES = ("estimate", "equal")
 MISSING_MODES = ("drop", "raise", "none")
@@ -49,12 +50,42 @@ def _names(obj, prefix, ncol):
     return [prefix] if ncol == 1 else [f"{prefix}{i}" for i in range(ncol)]
 
 
+def _to_float(name, obj):
+    """``obj`` as a float array (a copy); TypeError naming the argument or column if not numeric.
+
+    pandas nullable columns (``Int64``, ``Float64``, ``boolean``) become NaN where missing.
+    """
+    if isinstance(obj, pd.Series):
+        obj = obj.to_frame()
+        squeeze = True
+    else:
+        squeeze = False
+    if isinstance(obj, pd.DataFrame):
+        for col in obj.columns:
+            dt = obj[col].dtype
+            if not (pd.api.types.is_numeric_dtype(dt) or pd.api.types.is_bool_dtype(dt)) \
+                    or pd.api.types.is_complex_dtype(dt):
+                raise TypeError(
+                    f"{name}: column {str(col)!r} is not numeric (dtype {dt}); convert it or, for a "
+                    "categorical variable, use a formula (C(...)) or dummy coding"
+                )
+        a = obj.to_numpy(dtype=float, na_value=np.nan)
+        return a[:, 0] if squeeze else a
+    arr = np.asarray(obj)
+    if np.iscomplexobj(arr):
+        raise TypeError(f"{name} must be real-valued, got complex values")
+    try:
+        return np.array(arr, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be numeric: {exc}") from None
+
+
 def _as_2d(name, obj, n=None):
     if obj is None:
         return None
     try:
-        a = np.asarray(obj, dtype=float)
-    except (TypeError, ValueError) as exc:
+        a = _to_float(name, obj)
+    except ValueError as exc:  # ragged nested sequences
         raise TypeError(f"{name} must be numeric: {exc}") from None
     if a.ndim == 1:
         a = a[:, None]
@@ -68,11 +99,13 @@ def _as_2d(name, obj, n=None):
 def _as_1d(name, obj, n):
     if obj is None:
         return None
+    if isinstance(obj, str):
+        raise TypeError(f"{name} must be an array of numbers (a column name only works with from_formula), got {obj!r}")
     if isinstance(obj, (pd.DataFrame,)) and obj.shape[1] == 1:
         obj = obj.iloc[:, 0]
     try:
-        a = np.asarray(obj, dtype=float)
-    except (TypeError, ValueError) as exc:
+        a = _to_float(name, obj)
+    except ValueError as exc:
         raise TypeError(f"{name} must be numeric: {exc}") from None
     if a.ndim == 0:
         raise ValueError(f"{name} must be an array of length {n}, got a scalar")
@@ -80,6 +113,67 @@ def _as_1d(name, obj, n):
     if a.ndim != 1 or a.shape[0] != n:
         raise ValueError(f"{name} must have length {n} (one value per row), got shape {np.shape(obj)}")
     return a.copy()
+
+
+def _check_aligned(ref_name, ref, others):
+    """pandas inputs must share the response's row index (as statsmodels requires)."""
+    if not isinstance(ref, (pd.Series, pd.DataFrame)):
+        return
+    for name, obj in others:
+        if isinstance(obj, (pd.Series, pd.DataFrame)) and not obj.index.equals(ref.index):
+            raise ValueError(
+                f"the index of {name} is not aligned with the index of {ref_name}; "
+                "pass arrays or reindex so that rows match"
+            )
+
+
+def _bad_columns(name, a, colnames):
+    """Descriptions of the columns of ``a`` holding missing or non-finite values."""
+    if a is None:
+        return []
+    a2 = a if a.ndim == 2 else a[:, None]
+    out = []
+    for j in range(a2.shape[1]):
+        nb = int(np.sum(~np.isfinite(a2[:, j])))
+        if nb:
+            label = (f"{name} column {colnames[j]!r}" if colnames is not None and a2.shape[1] > 1
+                     or colnames is not None and colnames[j] not in (name, "y", "x", "x0")
+                     else name)
+            out.append(f"{label}: {nb} value(s)")
+    return out
+
+
+_IDENT = re.compile(r"""Q\(\s*(['"])(.+?)\1\s*\)|([A-Za-z_][A-Za-z0-9_]*)""")
+
+
+def check_formula_missing(data, formulas, missing):
+    """Under ``missing="raise"`` (or ``"none"``), a ValueError naming the data columns used by
+    the formulas that hold missing values (patsy's own error names only the formula term).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> df = pd.DataFrame({"y": [1.0, 2.0], "x": [np.nan, 1.0]})
+    >>> check_formula_missing(df, ["y ~ x"], "raise")
+    Traceback (most recent call last):
+    ...
+    ValueError: column 'x' has 1 missing value(s) (used by the formula); use missing='drop' to drop those rows
+    """
+    if missing == "drop":
+        return
+    used = []
+    for f in formulas:
+        if not isinstance(f, str):
+            continue
+        for m in _IDENT.finditer(f):
+            name = m.group(2) if m.group(2) is not None else m.group(3)
+            if name in data.columns and name not in used:
+                used.append(name)
+    bad = [(c, int(pd.isna(data[c]).sum())) for c in used]
+    bad = [(c, nb) for c, nb in bad if nb]
+    if bad:
+        what = "; ".join(f"column {c!r} has {nb} missing value(s)" for c, nb in bad)
+        raise ValueError(f"{what} (used by the formula); use missing='drop' to drop those rows")
 
 
 def prepare_data(endog, exog, family, offset=None, exposure=None, weights=None, fixed=None,
@@ -106,11 +200,16 @@ def prepare_data(endog, exog, family, offset=None, exposure=None, weights=None, 
     if index is None:
         index = endog.index if isinstance(endog, (pd.Series, pd.DataFrame)) else (
             exog.index if isinstance(exog, (pd.DataFrame, pd.Series)) else None)
+    _check_aligned("endog", endog, [("exog", exog), ("offset", offset), ("exposure", exposure),
+                                    ("weights", weights), ("fixed", fixed), ("concomitant", concomitant),
+                                    ("groups", groups)])
     y = _as_2d("endog", endog)
     n = y.shape[0]
     if n == 0:
         raise ValueError("endog has no rows")
     X = _as_2d("exog", exog, n)
+    if X.shape[1] == 0:
+        raise ValueError("exog has no columns (use a column of ones for an intercept-only model)")
     if endog_names is None:
         endog_names = _names(endog, "y", y.shape[1])
     if exog_names is None:
@@ -149,14 +248,17 @@ def prepare_data(endog, exog, family, offset=None, exposure=None, weights=None, 
     if n_bad:
         if missing == "raise" or missing == "none":
             cols = []
-            for name, a in (("endog", y), ("exog", X), ("offset", off), ("exposure", expo),
-                            ("weights", wts), ("fixed", U), ("concomitant", Zc)):
-                if a is not None and not np.all(np.isfinite(a)):
-                    cols.append(name)
+            for name, a, obj in (("endog", y, endog), ("exog", X, exog), ("offset", off, offset),
+                                 ("exposure", expo, exposure), ("weights", wts, weights),
+                                 ("fixed", U, fixed), ("concomitant", Zc, concomitant)):
+                colnames = {"endog": endog_names, "exog": exog_names}.get(name)
+                if colnames is None and isinstance(obj, pd.DataFrame):
+                    colnames = [str(c) for c in obj.columns]
+                cols += _bad_columns(name, a, colnames)
             if g_missing.any():
-                cols.append("groups")
+                cols.append(f"groups: {int(g_missing.sum())} value(s)")
             raise ValueError(
-                f"{n_bad} row(s) contain missing or non-finite values (in {', '.join(cols)}); "
+                f"{n_bad} row(s) contain missing or non-finite values ({'; '.join(cols)}); "
                 "use missing='drop' to drop them"
             )
         keep = ~bad
@@ -185,8 +287,14 @@ def prepare_data(endog, exog, family, offset=None, exposure=None, weights=None, 
 
     if y.shape[1] == 2:
         s, f = y[:, 0], y[:, 1]
-        if np.any(s < 0) or np.any(f < 0):
-            raise ValueError(f"endog: successes ({endog_names[0]}) and failures ({endog_names[1]}) must be non-negative")
+        if np.any(s < 0):
+            raise ValueError(f"endog: successes ({endog_names[0]}) must be non-negative; "
+                             f"found {int(np.sum(s < 0))} negative value(s)")
+        if np.any(f < 0):
+            raise ValueError(
+                f"endog: failures ({endog_names[1]}) must be non-negative; found {int(np.sum(f < 0))} "
+                "row(s) with successes above trials (the two columns are successes and failures, "
+                "not successes and trials)")
         trials = s + f
         if np.any(trials <= 0):
             raise ValueError(f"endog: {int(np.sum(trials <= 0))} row(s) have zero trials ({endog_names[0]} + {endog_names[1]} = 0)")

@@ -114,6 +114,9 @@ def build_from_formula(cls, formula, data, k, family=None, offset=None, exposure
     if isinstance(eval_env, int):
         eval_env = patsy.EvalEnvironment.capture(eval_env)
     na = patsy.NAAction(on_NA="drop" if missing == "drop" else "raise")
+    from .data import check_formula_missing
+
+    check_formula_missing(data, [formula, fixed, concomitant], missing)  # ValueError naming the column
 
     y, X = patsy.dmatrices(formula, data, NA_action=na, return_type="dataframe", eval_env=eval_env)
     y_info, x_info = y.design_info, X.design_info
