@@ -271,7 +271,8 @@ class EMGLMResults:
         """Two-sided normal p-values of ``tvalues``."""
         from scipy import stats
 
-        return 2.0 * stats.norm.sf(np.abs(self.tvalues))
+        t = self.tvalues
+        return pd.DataFrame(2.0 * stats.norm.sf(np.abs(t.to_numpy())), index=t.index, columns=t.columns)
 
     def conf_int(self, alpha=0.05):
         """Wald intervals for every row of ``cov_params`` (columns ``lower``, ``upper``).
