@@ -19,6 +19,7 @@ Examples
 from . import datasets, em
 from .model import EMGLM
 from .results import EMGLMResults
+from .io import load
 from .selection import select_k
 from .warnings import ConvergenceWarning, DegenerateComponentWarning, DroppedRowsWarning
 
@@ -28,6 +29,7 @@ __all__ = [
     "EMGLM",
     "EMGLMResults",
     "select_k",
+    "load",
     "em",
     "datasets",
     "ConvergenceWarning",

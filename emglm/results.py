@@ -532,6 +532,25 @@ class EMGLMResults:
 
         return plot_diagnostics(self, random_state=random_state, **kwargs)
 
+    def save(self, fname, remove_data=False):
+        """Pickle these results to ``fname`` (path or binary file); reload with :func:`emglm.load`.
+
+        ``remove_data=True`` drops the per-row arrays (data, posteriors, E-step) and keeps
+        parameters, standard errors, criteria, ``summary()`` and prediction on new data;
+        see :mod:`emglm.io`. Loading a pickle runs code: only load files you trust.
+
+        Examples
+        --------
+        >>> import io, numpy as np, emglm
+        >>> res = emglm.EMGLM(np.arange(40.0) % 5, np.ones((40, 1)), k=1).fit()
+        >>> buf = io.BytesIO(); res.save(buf, remove_data=True); _ = buf.seek(0)
+        >>> emglm.load(buf).params.equals(res.params)
+        True
+        """
+        from .io import save
+
+        save(self, fname, remove_data=remove_data)
+
     def __repr__(self):
         return (f"<EMGLMResults: {self.model.family_name} mixture, k={self.k}, "
                 f"llf={self.llf:.4f}, converged={self.converged}>")
