@@ -14,7 +14,21 @@ from statsmodels.iolib.summary import Summary, summary_params
 from statsmodels.iolib.table import SimpleTable
 from statsmodels.iolib.tableformatting import fmt_params
 
-__all__ = ["build_summary"]
+__all__ = ["build_summary", "MixtureSummary"]
+
+
+class MixtureSummary(Summary):
+    """statsmodels ``Summary`` whose LaTeX output has one ``tabular`` per table.
+
+    ``Summary.as_latex`` merges all tables into one, which needs equal column counts; a
+    mixture summary's tables (header, coefficients, proportions) differ.
+    """
+
+    def as_latex(self):
+        body = "\n\n".join(t.as_latex_tabular() for t in self.tables)
+        if self.extra_txt:
+            body += "\n\n" + self.extra_txt.replace("_", "\\_")
+        return body
 
 
 def _fmt(v, spec="#8.5g"):
@@ -85,7 +99,7 @@ def build_summary(res, alpha=0.05, title=None):
         ("EM iterations:", [str(res.n_iter)]),
         ("Starts:", [str(getattr(res, "n_starts", 1))]),
     ]
-    smry = Summary()
+    smry = MixtureSummary()
     smry.add_table_2cols(res, gleft=gleft, gright=gright, yname=m.endog_name,
                          xname=list(m.exog_names),
                          title=title or f"Finite mixture of {m.family_name} GLMs (EM)")
