@@ -180,8 +180,16 @@ def _intervals(res, alpha):
     lo = np.full(params.shape, np.nan)
     hi = np.full(params.shape, np.nan)
     for ci_i, (comp, term) in enumerate(ci.index):
-        if comp in params.columns and term in params.index:
-            r, c = params.index.get_loc(term), params.columns.get_loc(comp)
+        if term not in params.index:
+            continue  # mixing (gamma) rows
+        r = params.index.get_loc(term)
+        if comp in params.columns:
+            cols = [params.columns.get_loc(comp)]
+        elif comp == "shared":  # a fixed term: one interval, the same for every component
+            cols = list(range(params.shape[1]))
+        else:
+            continue
+        for c in cols:
             lo[r, c], hi[r, c] = ci.iloc[ci_i]["lower"], ci.iloc[ci_i]["upper"]
     return lo, hi
 

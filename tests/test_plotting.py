@@ -80,6 +80,13 @@ def test_plot_params(res):
     np.testing.assert_allclose(np.sort(pts), np.sort(expected))
     if hasattr(res, "conf_int"):
         assert "95% intervals" in ax.get_title()
+        # the horizontal bars span exactly the confidence intervals
+        ci = res.conf_int(alpha=0.05)
+        segs = [seg for cont in ax.containers for seg in cont.lines[2][0].get_segments()]
+        got = np.sort(np.array([[s[0][0], s[1][0]] for s in segs]), axis=0)
+        own = ci.loc[[(c, t) for c in ("comp1", "comp2") for t in ("Intercept", "x")]]
+        want = np.vstack([own.to_numpy(), ci.loc[[("shared", "w")]].to_numpy()])
+        np.testing.assert_allclose(got, np.sort(want, axis=0))
     fig2, ax2 = plt.subplots()
     assert res.plot_params(alpha=0.1, ax=ax2) is fig2
     with pytest.raises(ValueError, match="alpha"):
