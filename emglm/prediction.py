@@ -180,8 +180,8 @@ def predict(res, exog=None, which="pooled", offset=None, exposure=None, *, endog
     >>> rng = np.random.default_rng(0)
     >>> y = np.concatenate([rng.normal(-2, 1, 150), rng.normal(2, 1, 150)])
     >>> res = EMGLM(y, np.ones((300, 1)), k=2).fit()
-    >>> np.round(predict(res, np.ones((1, 1)), which="mean").to_numpy(), 1)
-    array([0.])
+    >>> np.round(predict(res, np.ones((1, 1)), which="components").to_numpy(), 1)
+    array([[-1.9,  1.8]])
     """
     if which not in PREDICT_WHICH:
         raise ValueError(f"which must be one of {PREDICT_WHICH}, got {which!r}")

@@ -333,7 +333,7 @@ class EMGLMResults:
         >>> rng = np.random.default_rng(0)
         >>> y = np.concatenate([rng.normal(-2, 1, 150), rng.normal(2, 1, 150)])
         >>> print(EMGLM(y, np.ones((300, 1)), k=2).fit().summary().tables[1].title)
-        Component comp1 (proportion 0.5)
+        Component comp1 (proportion 0.4964)
         """
         from .summary import build_summary
 
