@@ -245,6 +245,8 @@ def prepare_data(endog, exog, family, offset=None, exposure=None, weights=None, 
         if a is not None:
             bad |= ~np.all(np.isfinite(a), axis=1)
     n_bad = int(bad.sum())
+    if index is None:
+        index = pd.RangeIndex(n)  # positions of the user's rows, kept through dropping
     if n_bad:
         if missing == "raise" or missing == "none":
             cols = []

@@ -53,7 +53,10 @@ __all__ = ["VAR_FLOOR_REL", "dispersion_floor", "diagnose", "run_start", "check_
 VAR_FLOOR_REL = 1e-8
 
 #: Fitted means closer than this to a boundary of the family's mean space flag separation.
-BOUNDARY_EPS = 1e-10
+BOUNDARY_EPS = 1e-8
+
+#: Components whose linear predictors differ by less than this on every row coincide.
+COINCIDE_TOL = 1e-3
 
 
 def dispersion_floor(fam, w, rel=VAR_FLOOR_REL):
@@ -132,20 +135,23 @@ def diagnose(engine, theta, names=None):
             msgs.append(f"{names[j]}: effective size {nj[j]:.3g} rows (proportion {share[j]:.3g}) "
                         f"is below its {n_par} parameters; the data do not support k={k} components "
                         "(see fit(min_proportion=...))")
-        held = es.T[:, j] >= 0.5
-        if held.any() and isinstance(fam.family, (smf.Binomial, smf.Poisson, smf.NegativeBinomial)):
-            mu = es.Mu[held, j]
+        if isinstance(fam.family, (smf.Binomial, smf.Poisson, smf.NegativeBinomial)):
+            mu = es.Mu[:, j]
             at = mu < BOUNDARY_EPS
             if isinstance(fam.family, smf.Binomial):
                 at |= mu > 1.0 - BOUNDARY_EPS
-            if at.any():
-                msgs.append(f"{names[j]}: fitted means numerically at the boundary (0 or 1) for "
-                            f"{int(at.sum())} row(s) it holds: separation, its coefficients are "
+            n_at = float(engine.w[at] @ es.T[at, j])  # effective rows of j at the boundary
+            if n_at >= 1.0:
+                msgs.append(f"{names[j]}: fitted means numerically at the boundary of the mean space "
+                            f"for {n_at:.3g} effective row(s) it holds: separation, its coefficients are "
                             "not identified (large, finite values at the stopping point)")
-    B = np.column_stack([P.beta, np.log(P.scale)[:, None]])
+    # components whose linear predictors differ by less than COINCIDE_TOL on every row (and
+    # whose dispersions agree to that relative precision) cannot be told apart
+    Eta = es.Eta
     for j in range(k):
         for m in range(j + 1, k):
-            if np.allclose(B[j], B[m], rtol=1e-6, atol=1e-6):
+            if (np.max(np.abs(Eta[:, j] - Eta[:, m])) < COINCIDE_TOL
+                    and abs(np.log(P.scale[j] / P.scale[m])) < COINCIDE_TOL):
                 msgs.append(f"{names[j]} and {names[m]} coincide: the data support fewer than "
                             f"k={k} components")
     return msgs

@@ -217,9 +217,10 @@ class MixtureEngine:
         """sum_j sum_i Wt_ji LT_ji for (k, n) weights and log-densities (0 * -inf = 0)."""
         total = 0.0
         for j in range(Wt.shape[0]):
-            v = float(Wt[j] @ LT[j])
-            if not np.isfinite(v):
-                v = float(Wt[j] @ np.where(Wt[j] > 0, LT[j], 0.0))
+            with np.errstate(invalid="ignore", over="ignore"):  # 0 * -inf, handled just below
+                v = float(Wt[j] @ LT[j])
+                if not np.isfinite(v):
+                    v = float(Wt[j] @ np.where(Wt[j] > 0, LT[j], 0.0))
             total += v
         return total if np.isfinite(total) else -np.inf
 
