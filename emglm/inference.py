@@ -94,6 +94,15 @@ def _dlogf_dlogscale(fa, E, M, scale):
         return out
 
 
+def _weighted(Tk, G):
+    """``Tk * G`` where a row with no posterior weight contributes nothing (0 * inf = 0)."""
+    with np.errstate(invalid="ignore"):
+        out = Tk * G
+    if not np.isfinite(out.sum()):
+        out = np.where(Tk > 0, out, 0.0)
+    return out
+
+
 def _pieces(engine, theta):
     """E-step at ``theta`` and the per-row / per-unit derivative pieces of the score."""
     es = engine.estep(theta)
@@ -103,11 +112,10 @@ def _pieces(engine, theta):
     M = np.ascontiguousarray(es.Mu.T) if es.Mu is not None else fa.mean(E)
     Tk = np.ascontiguousarray(es.T[:, : engine.k].T)  # (k, n) row-level posterior
     Geta = _dlogf_deta(fa, E, M, P.scale)
-    # a row with no posterior weight contributes nothing (0 * inf = 0)
-    A = np.where(Tk > 0, Tk * Geta, 0.0)
+    A = _weighted(Tk, Geta)
     B = None
     if engine.layout.n_scale:
-        B = np.where(Tk > 0, Tk * _dlogf_dlogscale(fa, E, M, P.scale), 0.0)
+        B = _weighted(Tk, _dlogf_dlogscale(fa, E, M, P.scale))
     R = None
     if engine.layout.estimate_mixing and engine.K > 1:
         pi = np.broadcast_to(np.exp(engine.log_prior(P)), (engine.G, engine.K))

@@ -35,6 +35,16 @@ class EMGLMResults:
         Posterior class probabilities, index aligned with the rows used.
     llf_pooled : float
         ``sum_i w_i log f(y_i; mu_pooled_i)``, the figure emax.glm reports.
+    cov_type : str
+        Covariance of the estimates ("oim", "opg", "robust" or "none"), computed on first
+        use of ``bse``, ``cov_params()``, ``conf_int()`` or ``summary()`` (:mod:`emglm.inference`).
+    bse, tvalues, pvalues : DataFrame
+        Shaped like ``params`` (z statistics and normal p-values); shared terms repeat.
+    bse_proportions, bse_scale : Series
+        Delta-method standard errors of ``proportions`` and ``scale``.
+    resid_response, resid_pearson, resid_deviance : Series
+        GLM residuals at the pooled mean (:mod:`emglm.residuals`); see also
+        ``resid_quantile()``, ``deviance``, ``pearson_chi2`` and ``dispersion_test()``.
 
     Examples
     --------
