@@ -18,7 +18,7 @@ import statsmodels.genmod.families as smf
 from .families import check_family
 from .warnings import DroppedRowsWarning
 
-__all__ = ["prepare_data", "check_k", "check_formula_missing", "MIXING_MODES", "MISSING_MODES", "SCALE_MODES"]
+__all__ = ["prepare_data", "check_k", "check_formula_missing", "check_finite_density", "MIXING_MODES", "MISSING_MODES", "SCALE_MODES"]
 
 MIXING_MODES = ("estimate", "equal")
 MISSING_MODES = ("drop", "raise", "none")
@@ -174,6 +174,62 @@ def check_formula_missing(data, formulas, missing):
     if bad:
         what = "; ".join(f"column {c!r} has {nb} missing value(s)" for c, nb in bad)
         raise ValueError(f"{what} (used by the formula); use missing='drop' to drop those rows")
+
+
+def check_finite_density(family, y, trials, weights, name="endog", offset=None):
+    """ValueError when the response is too large for the family's log-density.
+
+    The constant-mean one-component model (its ML dispersion included) must have a finite
+    log-likelihood; otherwise every fit would end at ``-inf`` (e.g. a Poisson count of
+    1e308, whose ``log(y!)`` overflows, or Gaussian values near 1e200, whose squares do).
+
+    Examples
+    --------
+    >>> import numpy as np, statsmodels.api as sm
+    >>> check_finite_density(sm.families.Poisson(), np.array([1e308, 1.0]), np.ones(2), np.ones(2))
+    Traceback (most recent call last):
+    ...
+    ValueError: endog: values too large in magnitude for the Poisson log-density (the constant-mean model's log-likelihood is not finite); rescale the response
+    """
+    from .families import FamilyAdapter
+
+    fa = FamilyAdapter(family, y, trials)
+    w = np.asarray(weights, dtype=float)
+    with np.errstate(all="ignore"):
+        ybar = float(w @ fa.y) / float(w.sum())
+        if isinstance(family, smf.Binomial):
+            ybar = min(max(ybar, 1e-10), 1.0 - 1e-10)
+        elif not ybar > 0 and not isinstance(family, smf.Gaussian):
+            ybar = 1e-10
+        mu = np.full(fa.y.shape, ybar)
+        eta = family.link(mu)
+        try:
+            scale = fa.scale_mle([mu], [w]) if fa.has_scale else 1.0
+            scale = scale if np.isfinite(scale) and scale > 0 else 1.0
+            ll = float(w @ fa.loglike(eta, mu, scale))
+        except (ValueError, ArithmeticError):
+            ll = np.nan
+    if not np.isfinite(ll) or not np.isfinite(ybar):
+        raise ValueError(
+            f"{name}: values too large in magnitude for the {type(family).__name__} log-density "
+            "(the constant-mean model's log-likelihood is not finite); rescale the response"
+        )
+    if offset is None or not np.any(offset != 0):
+        return
+    # the same model with the offset (centred, as an intercept would absorb its mean)
+    with np.errstate(all="ignore"):
+        off = np.asarray(offset, dtype=float)
+        e2 = eta + off - float(w @ off) / float(w.sum())
+        mu2 = family.link.inverse(e2)
+        try:
+            ll2 = float(w @ fa.loglike(e2, mu2, scale))
+        except (ValueError, ArithmeticError):
+            ll2 = np.nan
+    if not np.isfinite(ll2):
+        raise ValueError(
+            "offset/exposure: values too large in magnitude (the constant-mean model's "
+            f"log-likelihood with this offset is not finite for the {type(family).__name__} family)"
+        )
 
 
 def prepare_data(endog, exog, family, offset=None, exposure=None, weights=None, fixed=None,

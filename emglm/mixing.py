@@ -90,6 +90,8 @@ def mstep_concomitant(gamma, Z, T, uw, n_steps=1):
     """
     K = T.shape[1]
     r = Z.shape[1]
+    if K == 1:  # one class: nothing to estimate (k=1 with concomitant variables)
+        return np.zeros((0, r))
     g = np.array(gamma, dtype=float)
     for _ in range(n_steps):
         lp = log_prior(g, Z, K)

@@ -165,6 +165,10 @@ class EMGLM:
         from .families import FamilyAdapter
 
         FamilyAdapter(self.family, self.endog, self.trials).check_endog(self.endog_name)
+        from .data import check_finite_density
+
+        check_finite_density(self.family, self.endog, self.trials, self.freq_weights, self.endog_name,
+                             offset=self.offset)
 
     @property
     def family_name(self):
