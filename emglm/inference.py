@@ -61,8 +61,7 @@ def _dlogf_deta(fa, E, M, scale):
     y, n = fa.y, fa.trials
     fam, link = fa.family, fa.link
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        if (isinstance(fam, smf.Poisson) and isinstance(link, sml.Log)) or \
-                (isinstance(fam, smf.Binomial) and isinstance(link, sml.Logit)):
+        if fa._canonical_log or fa._canonical_logit:  # (Probit, CLogLog subclass Logit)
             G = n * (y - M)
         elif isinstance(fam, smf.Gaussian) and type(link) is sml.Identity:
             G = (y - M) / scale[:, None]

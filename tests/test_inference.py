@@ -76,11 +76,24 @@ def _model(case):
     if case == "gamma_weights":
         y = rng.gamma(2.0, np.exp(np.where(z, 1 + 0.3 * x, -0.5)) / 2.0)
         return EMGLM(y, X, k=2, family=FAM.Gamma(FAM.links.Log()), weights=rng.integers(1, 3, n))
+    mu = np.exp(np.where(z, 1.2 + 0.3 * x, -0.2 + 0.2 * x))
+    if case == "negbin":
+        return EMGLM(rng.negative_binomial(2, 2 / (2 + mu)), X, k=2, family=FAM.NegativeBinomial(alpha=0.5))
+    if case == "invgauss":
+        return EMGLM(rng.wald(mu, 4.0), X, k=2, family=FAM.InverseGaussian(FAM.links.Log()))
+    if case == "tweedie":
+        y = np.where(rng.random(n) < 0.2, 0, rng.gamma(2, mu / 2))
+        return EMGLM(y, X, k=2, family=FAM.Tweedie(var_power=1.5, link=FAM.links.Log()))
+    if case in ("probit", "cloglog"):
+        N = rng.integers(3, 10, n)
+        s = rng.binomial(N, stats.norm.cdf(np.where(z, 0.8 + 0.5 * x, -0.8 - 0.3 * x)))
+        link = FAM.links.Probit() if case == "probit" else FAM.links.CLogLog()
+        return EMGLM(np.column_stack([s, N - s]), X, k=2, family=FAM.Binomial(link))
     raise KeyError(case)
 
 
 CASES = ["poisson", "gaussian", "binomial", "point_mass", "fixed_concomitant", "groups",
-         "gaussian_shared_equal", "gamma_weights"]
+         "gaussian_shared_equal", "gamma_weights", "negbin", "invgauss", "tweedie", "probit", "cloglog"]
 
 
 @pytest.mark.parametrize("case", CASES)
