@@ -90,10 +90,20 @@ def _model(case):
         s = rng.binomial(N, stats.norm.cdf(np.where(z, 0.8 + 0.5 * x, -0.8 - 0.3 * x)))
         link = FAM.links.Probit() if case == "probit" else FAM.links.CLogLog()
         return EMGLM(np.column_stack([s, N - s]), X, k=2, family=FAM.Binomial(link))
+    if case == "combined":  # groups + concomitant + point mass + shared term + weights
+        G = n // 4
+        g = np.repeat(np.arange(G), 4)
+        zc = rng.normal(size=G)
+        pz = np.column_stack([np.full(G, 0.3), 0.4 + 0.1 * np.tanh(zc), 0.3 - 0.1 * np.tanh(zc)])
+        cls = np.array([rng.choice(3, p=pp) for pp in pz])[g]
+        lam = np.exp(np.where(cls == 0, 0.3 + 0.4 * x, 1.6 - 0.3 * x) + 0.2 * w)
+        y = np.where(cls == 2, 0, rng.poisson(lam))
+        return EMGLM(y, X, k=2, family=FAM.Poisson(), groups=g, point_mass=0, fixed=w[:, None],
+                     concomitant=np.column_stack([np.ones(n), zc[g]]), weights=rng.integers(1, 3, n))
     raise KeyError(case)
 
 
-CASES = ["poisson", "gaussian", "binomial", "point_mass", "fixed_concomitant", "groups",
+CASES = ["combined", "poisson", "gaussian", "binomial", "point_mass", "fixed_concomitant", "groups",
          "gaussian_shared_equal", "gamma_weights", "negbin", "invgauss", "tweedie", "probit", "cloglog"]
 
 
