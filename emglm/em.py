@@ -73,6 +73,11 @@ class EMResult:
         return self.objective_history[-1] if self.objective_history else None
 
 
+# SQUAREM's step-length bound starts at 1 and is multiplied (divided) by this factor after
+# an accepted (rejected) extrapolation that reached it, as in Varadhan and Roland (2008)
+_STEP_FACTOR = 4.0
+
+
 def _stopped(new, old, tol):
     # relative change with an absolute floor of one, so that objectives near zero still stop
     return abs(new - old) <= tol * (abs(old) + 1.0)
@@ -163,9 +168,11 @@ def run(
         Maximum number of evaluations of ``fixed_point``.
     accelerate : {None, "squarem"}
         ``"squarem"``: the squared extrapolation method SqS3 of Varadhan and Roland (2008).
-        The extrapolated point is stabilised by one EM step and rejected in favour of the
-        plain EM step when it leaves the domain (``in_domain``), is not finite, or lowers the
-        objective.
+        Each cycle takes two EM steps, extrapolates with step length ``|r| / |v|`` (bounded
+        by 1 below and by an adaptive bound above that starts at 1 and grows fourfold while
+        it binds), and stabilises the extrapolated point with one more EM step. The result
+        is rejected in favour of the plain two-step EM point when it leaves the domain
+        (``in_domain``), is not finite, or lowers the objective.
     in_domain : callable, optional
         ``x -> bool``, whether a vector is a valid parameter.
     keep_history : bool
@@ -217,6 +224,7 @@ def run(
     # accepted SQUAREM sequence is not linearly convergent)
     map_ratios: List[float] = []
     last_step = None
+    step_max = 1.0
 
     def call(v):
         out = np.asarray(fixed_point(v), dtype=float).ravel()
@@ -235,15 +243,21 @@ def run(
             n_eval += 2
             r = x1 - x_old
             v = x2 - x1 - r
-            rr, vv = float(r @ r), float(v @ v)
+            with np.errstate(over="ignore", invalid="ignore"):  # non-finite is handled below
+                rr, vv = float(r @ r), float(v @ v)
             s0, s1 = np.sqrt(rr), float(np.linalg.norm(x2 - x1))
             if s0 > _noise_floor(x1) and s1 > _noise_floor(x2):
                 map_ratios.append(s1 / s0)
             x_new, f_new = None, None
+            step_len = 1.0
             if vv > 0 and np.isfinite(vv):
-                alpha = -np.sqrt(rr / vv)
-                alpha = min(alpha, -1.0)  # alpha = -1 is the plain two-step EM point
-                x_ext = x_old - 2.0 * alpha * r + alpha * alpha * v
+                # SqS3 step length |r|/|v|, at least 1 (the plain two-step EM point) and at
+                # most step_max, which grows while the steps hit it and shrinks after a
+                # rejection: early wild extrapolations, far from the fixed point, are held back
+                step_len = min(max(np.sqrt(rr / vv), 1.0), step_max)
+                alpha = -step_len
+                with np.errstate(over="ignore", invalid="ignore"):
+                    x_ext = x_old - 2.0 * alpha * r + alpha * alpha * v
                 if np.all(np.isfinite(x_ext)) and valid(x_ext):
                     # stabilise the extrapolated point with one EM step
                     x_st = call(x_ext)
@@ -253,9 +267,14 @@ def run(
                         if f_st is None or (np.isfinite(f_st) and f_st >= f_old - 1e-12 * (abs(f_old) + 1)):
                             x_new, f_new = x_st, f_st
             if x_new is None:
-                n_fallback += 1
+                if rr > 0 and vv > 0:  # a real rejection, not an exactly converged cycle
+                    n_fallback += 1
                 x_new = x2
                 f_new = objective(x2) if objective is not None else None
+                if step_len == step_max:
+                    step_max = max(1.0, step_max / _STEP_FACTOR)
+            elif step_len == step_max:
+                step_max *= _STEP_FACTOR
             x, f_x = x_new, f_new
         accept(x, f_x)
         if accelerate is None:
