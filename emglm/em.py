@@ -168,11 +168,12 @@ def run(
         Maximum number of evaluations of ``fixed_point``.
     accelerate : {None, "squarem"}
         ``"squarem"``: the squared extrapolation method SqS3 of Varadhan and Roland (2008).
-        Each cycle takes two EM steps, extrapolates with step length ``|r| / |v|`` (bounded
-        by 1 below and by an adaptive bound above that starts at 1 and grows fourfold while
-        it binds), and stabilises the extrapolated point with one more EM step. The result
-        is rejected in favour of the plain two-step EM point when it leaves the domain
-        (``in_domain``), is not finite, or lowers the objective.
+        Each cycle takes two EM steps, extrapolates with step length ``|r| / |v|`` (at least
+        1, the plain two-step point), and stabilises the extrapolated point with one more EM
+        step. The result is rejected in favour of the plain two-step EM point when it leaves
+        the domain (``in_domain``), is not finite, or lowers the objective. Without an
+        objective the step length is also bounded above by a bound that starts at 1, grows
+        fourfold while it binds and shrinks fourfold after a rejection.
     in_domain : callable, optional
         ``x -> bool``, whether a vector is a valid parameter.
     keep_history : bool
@@ -224,7 +225,11 @@ def run(
     # accepted SQUAREM sequence is not linearly convergent)
     map_ratios: List[float] = []
     last_step = None
-    step_max = 1.0
+    # Without an objective nothing else stops a runaway extrapolation, so the step length
+    # is bounded adaptively; with one, the monotonicity check is the safeguard and an
+    # unbounded step is much faster on mixtures (benchmarks/bench_squarem.py: 3-9x fewer
+    # map evaluations than with the bound)
+    step_max = 1.0 if objective is None else np.inf
 
     def call(v):
         out = np.asarray(fixed_point(v), dtype=float).ravel()

@@ -64,6 +64,20 @@ def test_squarem_solves_scalar_linear_map_exactly():
     assert out.rate == pytest.approx(0.95, abs=1e-8)
 
 
+def test_squarem_with_objective_takes_the_full_step():
+    # with an objective to guard monotonicity the step length is not bounded: the scalar
+    # linear map is solved by the first extrapolation (2 EM steps + 1 stabilising step),
+    # and the next cycle confirms convergence
+    f, xstar = _linear_map([[0.95]], [1.0])
+    fp = Counter(f)
+    out = em.run(fp, [0.0], objective=lambda x: -(x[0] - xstar[0]) ** 2, tol=1e-14,
+                 accelerate="squarem")
+    assert out.converged and out.n_fallback == 0
+    assert out.params[0] == pytest.approx(xstar[0], abs=1e-10)
+    assert abs(out.history[1][0] - xstar[0]) < 1e-10
+    assert out.n_iter == fp.calls <= 6
+
+
 def test_squarem_step_bound_tames_wild_extrapolation():
     # normal sample, 80% missing, no objective and no domain: the unbounded SqS3 step
     # overshoots to negative variances and takes hundreds of evaluations; bounded, it
