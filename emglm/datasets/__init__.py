@@ -17,8 +17,8 @@ loader                        rows   what
 Examples
 --------
 >>> from emglm import datasets
->>> datasets.load_warpbreaks()["breaks"].sum()
-np.int64(1520)
+>>> int(datasets.load_warpbreaks()["breaks"].sum())
+1520
 """
 
 from __future__ import annotations
