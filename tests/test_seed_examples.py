@@ -8,7 +8,6 @@ score equation, or statsmodels.
 import warnings
 
 import numpy as np
-import pandas as pd
 import pytest
 import statsmodels.api as sm
 import statsmodels.formula.api as smf
