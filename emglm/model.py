@@ -219,11 +219,10 @@ class EMGLM:
 
     # ------------------------------------------------------------------ fitting
     def _start_vectors(self, engine, start, start_params, n_starts, rng):
-        """Flat starting vectors for every start."""
+        """Flat starting vectors for every start (``start`` already validated by ``fit``)."""
         if start_params is None and (isinstance(start, str) and start == "random"
                                      or not isinstance(start, str) and n_starts == 1):
             # given labels/posteriors or random starts need no one-component fit (performance)
-            self._validate_start(engine, start)
             return [engine.fit_from_posterior(T) for T in initial_posteriors(engine, start, n_starts, rng)]
         base = self._engine(k=1, point_mass=None, mixing="equal")
         theta1 = base.fit_from_posterior(np.ones((self.exog.shape[0], 1)))
@@ -235,7 +234,6 @@ class EMGLM:
             mu = fam.mean(base.linear_predictors(P1)[:, 0])
             resid = (fam.y - mu) * np.sqrt(fam.trials / fam.family.variance(mu))
         resid = np.where(np.isfinite(resid), resid, 0.0)
-        self._validate_start(engine, start)
         thetas = []
         for T in initial_posteriors(engine, start, n_starts, rng, base_resid=resid):
             thetas.append(engine.fit_from_posterior(T))
@@ -350,7 +348,8 @@ class EMGLM:
             raise ValueError(f"accelerate must be None or 'squarem', got {accelerate!r}")
         rng = _check_random_state(random_state)
         engine = self._engine()
-        self._validate_start(engine, start) if start_params is None else None
+        if start_params is None:
+            self._validate_start(engine, start)
         from .warmup import progress_iter, warmup_options, warmup_starts
 
         warm = warmup_options(warmup)
