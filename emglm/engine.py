@@ -325,23 +325,32 @@ class MixtureEngine:
                 E, M = self._predict_t(beta, delta)
                 LT = None
                 continue
-            q_old = self._wq(Wt, LT)
-            t = 1.0
-            for _ in range(40):
-                cb, cd = beta + t * (nb - beta), delta + t * (nd - delta)
-                Ec, Mc = self._predict_t(cb, cd)
-                Lc = self._logdens_t(Ec, Mc, P.scale, rows=self.k)
-                if self._wq(Wt, Lc) >= q_old - 1e-10 * (abs(q_old) + 1):
-                    break
-                t *= 0.5
-            else:
-                cb, cd, Ec, Mc, Lc = beta, delta, E, M, LT  # no ascent direction found: keep beta
-            beta, delta, E, M, LT = cb, cd, Ec, Mc, Lc
+            step = self._halving_step(beta, delta, nb, nd, P.scale, Wt, self._wq(Wt, LT))
+            if step is not None:  # else no ascent direction found: keep beta
+                beta, delta, E, M, LT, _ = step
         scale = self._update_scale(P, M, Wt)
         gamma = self._mstep_mixing(P.gamma, es.Tunit)
         out = self.pack(Params(beta, delta, scale, gamma))
         self._pending = (out[: self.k * self.p + self.q].tobytes(), E, M, P.scale.tobytes(), LT)
         return out
+
+    def _halving_step(self, beta, delta, nb, nd, scale, Wt, q_old):
+        """Step from (beta, delta) toward the IRLS solution (nb, nd), halved until the weighted
+        complete-data log-likelihood does not fall below ``q_old``.
+
+        Returns ``(beta, delta, Eta_t, Mu_t, L_t, q)`` at the accepted point, or None when 40
+        halvings find no ascent (the caller keeps its coefficients).
+        """
+        t = 1.0
+        for _ in range(40):
+            cb, cd = beta + t * (nb - beta), delta + t * (nd - delta)
+            Ec, Mc = self._predict_t(cb, cd)
+            Lc = self._logdens_t(Ec, Mc, scale, rows=self.k)
+            q = self._wq(Wt, Lc)
+            if q >= q_old - 1e-10 * (abs(q_old) + 1):
+                return cb, cd, Ec, Mc, Lc, q
+            t *= 0.5
+        return None
 
     def _mstep_mixing(self, gamma, Tunit, n_steps=1):
         if self.equal:
@@ -376,16 +385,11 @@ class MixtureEngine:
         q_prev = self._wq(Wt, self._logdens_t(E, M, P.scale, rows=self.k))
         for _ in range(maxiter):
             nb, nd = self._irls_solve_t(E, M, Wt)
-            t = 1.0
-            for _ in range(40):
-                cand = Params(P.beta + t * (nb - P.beta), P.delta + t * (nd - P.delta), P.scale, P.gamma)
-                Ec, Mc = self._predict_t(cand.beta, cand.delta)
-                q_new = self._wq(Wt, self._logdens_t(Ec, Mc, cand.scale, rows=self.k))
-                if q_new >= q_prev - 1e-10 * (abs(q_prev) + 1):
-                    break
-                t *= 0.5
-            else:
+            step = self._halving_step(P.beta, P.delta, nb, nd, P.scale, Wt, q_prev)
+            if step is None:
                 break
+            cb, cd, Ec, Mc, _, q_new = step
+            cand = Params(cb, cd, P.scale, P.gamma)
             change = np.max(np.abs(np.concatenate([(cand.beta - P.beta).ravel(), cand.delta - P.delta])))
             P, E, M = cand, Ec, Mc
             done = abs(q_new - q_prev) <= tol * (abs(q_prev) + 1) and change < 1e-8 * (1 + np.max(np.abs(P.beta)))
