@@ -21,6 +21,11 @@ side in this one run (never compare absolute times across machines):
     plus one E-step (``X B``, k log-densities, log-sum-exp, posteriors) over the same arrays,
     each timed as the faster of a whole-array and a blocked numpy version.
 
+emglm runs with its default ``n_jobs=None`` (the row passes shared over every core, BLAS
+held to one thread meanwhile); the columns marked "1 thr" repeat the emglm timings with
+``n_jobs=1`` (emglm in one thread, BLAS free to thread as in the plain EM), so (a) and (c)
+are also shown without emglm's threads.
+
 Peak memory is measured with ``tracemalloc`` (numpy reports its buffers to it) in a separate
 fit from the default start, as the peak of traced allocations above the level before
 ``fit()``, in multiples of the design matrix ``X`` (n x p float64).
@@ -223,11 +228,14 @@ def run_problem(make, n, sm_iters, out):
         start = labels if start_name == "labels" else "fit"
         # the initial posterior emglm uses, handed to the plain EM (untimed for it)
         T0 = np.eye(k)[labels] if start_name == "labels" else _default_posterior(model)
-        t_em = t_pl = t_sq = np.inf
+        t_em = t_em1 = t_pl = t_sq = np.inf
         for _ in range(reps):
             t = time.perf_counter()
             res = model.fit(start=start, tol=TOL, maxiter=MAXITER, accelerate=None)
             t_em = min(t_em, time.perf_counter() - t)
+            t = time.perf_counter()
+            model.fit(start=start, tol=TOL, maxiter=MAXITER, accelerate=None, n_jobs=1)
+            t_em1 = min(t_em1, time.perf_counter() - t)
             t = time.perf_counter()
             res_sq = model.fit(start=start, tol=TOL, maxiter=MAXITER)  # default: SQUAREM
             t_sq = min(t_sq, time.perf_counter() - t)
@@ -235,21 +243,30 @@ def run_problem(make, n, sm_iters, out):
             B, s2, logpi = plain.start(T0)
             llf_p, it_p = plain.em(B, s2, logpi)
             t_pl = min(t_pl, time.perf_counter() - t)
-        rows.append(dict(start=start_name, t=t_em, it=res.n_iter, llf=res.llf, tp=t_pl, itp=it_p,
+        rows.append(dict(start=start_name, t=t_em, t1=t_em1, it=res.n_iter, llf=res.llf, tp=t_pl, itp=it_p,
                          llfp=llf_p, res=res, start_vec=(B, s2, logpi), tsq=t_sq,
                          itsq=res_sq.n_iter, llfsq=res_sq.llf))
     # (c) and time per iteration: a few EM map evaluations from the labels start
     res = rows[0]["res"]
     eng = res._engine
     theta0 = model._start_vectors(eng, labels, None, 1, np.random.default_rng(0))[0]
-    eng.objective(theta0)
     n_map = 6
-    t = time.perf_counter()
-    th = theta0
-    for _ in range(n_map):
-        th = eng.fixed_point(th)
-        eng.objective(th)
-    per_iter = (time.perf_counter() - t) / n_map
+
+    def time_map(n_jobs):
+        eng.n_jobs = n_jobs
+        eng._cache.clear()
+        eng._pending = None
+        eng.objective(theta0)
+        t = time.perf_counter()
+        th = theta0
+        for _ in range(n_map):
+            th = eng.fixed_point(th)
+            eng.objective(th)
+        return (time.perf_counter() - t) / n_map
+
+    n_jobs = eng.n_jobs
+    per_iter1 = time_map(1)
+    per_iter = time_map(n_jobs)
     fl, fg, fe = floor_time(plain, k, eng.K)
     # (b) statsmodels M-step EM, capped
     B, s2, logpi = rows[0]["start_vec"]
@@ -263,7 +280,7 @@ def run_problem(make, n, sm_iters, out):
     model.fit(tol=TOL, maxiter=MAXITER)
     peak = tracemalloc.get_traced_memory()[1] - base
     tracemalloc.stop()
-    out.append(dict(name=name, n=n, k=k, rows=rows, per_iter=per_iter, floor=fl, floor_gram=fg,
+    out.append(dict(name=name, n=n, k=k, rows=rows, per_iter=per_iter, per_iter1=per_iter1, floor=fl, floor_gram=fg,
                     floor_estep=fe, sm_per_iter=sm_per_iter, sm_iters=sm_iters, peak=peak,
                     xbytes=X.nbytes))
     return out[-1]
@@ -286,25 +303,25 @@ def report(results):
     print()
     print("emglm = fit(accelerate=None), the same algorithm as the plain EM; "
           "SQUAREM = fit() with its default accelerate='squarem'")
-    hdr = (f"{'problem':<13}{'n':>9} {'start':<8}{'emglm s':>8}{'it':>5}{'llf':>17}"
-           f"{'plain s':>9}{'it':>5}{'llf(plain)-llf':>16}{'(a)':>7}"
+    hdr = (f"{'problem':<13}{'n':>9} {'start':<8}{'emglm s':>8}{'1 thr':>7}{'it':>5}{'llf':>17}"
+           f"{'plain s':>9}{'it':>5}{'llf(plain)-llf':>16}{'(a)':>7}{'1 thr':>7}"
            f"{'SQUAREM s':>10}{'it':>5}{'llf(SQ)-llf':>13}{'SQ/plain':>9}")
     print(hdr)
     print("-" * len(hdr))
     for r in results:
         for row in r["rows"]:
-            print(f"{r['name']:<13}{r['n']:>9,} {row['start']:<8}{row['t']:>8.2f}{row['it']:>5}"
+            print(f"{r['name']:<13}{r['n']:>9,} {row['start']:<8}{row['t']:>8.2f}{row['t1']:>7.2f}{row['it']:>5}"
                   f"{row['llf']:>17.4f}{row['tp']:>9.2f}{row['itp']:>5}{row['llfp'] - row['llf']:>16.4f}"
-                  f"{row['t'] / row['tp']:>7.2f}{row['tsq']:>10.2f}{row['itsq']:>5}"
+                  f"{row['t'] / row['tp']:>7.2f}{row['t1'] / row['tp']:>7.2f}{row['tsq']:>10.2f}{row['itsq']:>5}"
                   f"{row['llfsq'] - row['llf']:>13.4f}{row['tsq'] / row['tp']:>9.2f}")
     print()
-    hdr = (f"{'problem':<13}{'n':>9}{'ms/iter':>9}{'floor ms':>9}{'(c)':>6}{'sm ms/iter':>12}"
+    hdr = (f"{'problem':<13}{'n':>9}{'ms/iter':>9}{'1 thr':>7}{'floor ms':>9}{'(c)':>6}{'1 thr':>6}{'sm ms/iter':>12}"
            f"{'(b)':>7}{'peak MB':>9}{'peak/X':>8}")
     print(hdr)
     print("-" * len(hdr))
     for r in results:
-        print(f"{r['name']:<13}{r['n']:>9,}{1e3 * r['per_iter']:>9.1f}{1e3 * r['floor']:>9.1f}"
-              f"{r['per_iter'] / r['floor']:>6.2f}{1e3 * r['sm_per_iter']:>12.0f}"
+        print(f"{r['name']:<13}{r['n']:>9,}{1e3 * r['per_iter']:>9.1f}{1e3 * r['per_iter1']:>7.1f}{1e3 * r['floor']:>9.1f}"
+              f"{r['per_iter'] / r['floor']:>6.2f}{r['per_iter1'] / r['floor']:>6.2f}{1e3 * r['sm_per_iter']:>12.0f}"
               f"{r['per_iter'] / r['sm_per_iter']:>7.3f}{r['peak'] / 2**20:>9.1f}{r['peak'] / r['xbytes']:>8.2f}")
     sizes = sorted({r["n"] for r in results})
     print()
@@ -312,12 +329,14 @@ def report(results):
     llf_ok = all(row["llf"] >= row["llfp"] - 1e-6 * abs(row["llfp"]) for r in results for row in r["rows"])
     c = max(r["per_iter"] / r["floor"] for r in results)
     a_sq = max(row["tsq"] / row["tp"] for r in results for row in r["rows"])
-    print(f"(a) emglm / plain numpy EM, worst case: {a:.2f}  (goal <= 1.0); "
+    a1 = max(row["t1"] / row["tp"] for r in results for row in r["rows"])
+    c1 = max(r["per_iter1"] / r["floor"] for r in results)
+    print(f"(a) emglm / plain numpy EM, worst case: {a:.2f}  (goal <= 1.0); one thread: {a1:.2f}; "
           f"emglm llf >= plain llf (1e-6 relative): {llf_ok}; "
           f"with the default SQUAREM, worst case: {a_sq:.2f}")
     print(f"(b) emglm / statsmodels-GLM EM per iteration, worst case: "
           f"{max(r['per_iter'] / r['sm_per_iter'] for r in results):.3f}")
-    print(f"(c) emglm per iteration / floor, worst case: {c:.2f}  (goal <= 2.0)")
+    print(f"(c) emglm per iteration / floor, worst case: {c:.2f}  (goal <= 2.0); one thread: {c1:.2f}")
     if len(sizes) == 2:
         small, big = sizes
         for r in results:
@@ -325,8 +344,10 @@ def report(results):
                 continue
             s = next(x for x in results if x["name"] == r["name"] and x["n"] == small)
             growth_iter = r["per_iter"] / s["per_iter"]
+            growth_iter1 = r["per_iter1"] / s["per_iter1"]
             growth_fit = [rb["t"] / rs["t"] for rb, rs in zip(r["rows"], s["rows"])]
-            print(f"growth {small:,} -> {big:,} {r['name']}: per iteration {growth_iter:.1f}x, "
+            print(f"growth {small:,} -> {big:,} {r['name']}: per iteration {growth_iter:.1f}x "
+                  f"(one thread {growth_iter1:.1f}x), "
                   f"fit (labels, default) {growth_fit[0]:.1f}x, {growth_fit[1]:.1f}x  (goal <= 11, per iteration)")
     big = max(sizes)
     pk = max(r["peak"] / r["xbytes"] for r in results if r["n"] == big)

@@ -19,21 +19,51 @@ from scipy import sparse
 
 from .families import FamilyAdapter
 from .layout import ParamLayout, Params
-from .linalg import grams, solve_psd
+from .linalg import grams_blocked, row_blocks, solve_psd
 from .mixing import log_prior, mstep_concomitant, mstep_constant
+from .parallel import check_n_jobs, map_blocks
 
 __all__ = ["MixtureEngine"]
+
+#: rows per block of the fused row passes (E-step, IRLS terms with Gram products, the
+#: step check): every row-level temporary of a block stays in cache, so the cost per row
+#: does not rise once the (k, n) arrays outgrow the cache (benchmarks/bench_fit.py)
+SWEEP_ROWS = 8192
 
 
 class _EStep:
     """E-step quantities. ``T``, ``Eta``, ``L`` and ``Mu`` are (n, .) views of (., n)
     arrays stored component-major, so that each component's column is contiguous."""
 
-    __slots__ = ("llf", "T", "Tunit", "Eta", "L", "ll_unit", "Mu")
+    __slots__ = ("llf", "T", "Tunit", "Eta", "L", "ll_unit", "Mu", "q")
 
-    def __init__(self, llf, T, Tunit, Eta, L, ll_unit, Mu=None):
+    def __init__(self, llf, T, Tunit, Eta, L, ll_unit, Mu=None, q=None):
         self.llf, self.T, self.Tunit, self.Eta, self.L, self.ll_unit = llf, T, Tunit, Eta, L, ll_unit
         self.Mu = Mu
+        # sum_i w_i sum_{j<k} T_ij log f_ij (the M-step's starting complete-data value)
+        self.q = q
+
+
+def _wq_block(Wt, LT):
+    """sum_j Wt_j . LT_j for (k, m) weights and log-densities, with 0 * -inf = 0.
+
+    The caller sets ``np.errstate``; -inf when the sum is not finite.
+    """
+    total = 0.0
+    for j in range(Wt.shape[0]):
+        v = float(Wt[j] @ LT[j])
+        if not np.isfinite(v):  # 0 * -inf where a row has no density under component j
+            v = float(Wt[j] @ np.where(Wt[j] > 0, LT[j], 0.0))
+        total += v
+    return total if np.isfinite(total) else -np.inf
+
+
+def _ordered_sum(values):
+    """Sum in the given order; -inf when any term is -inf (a row with no density)."""
+    total = 0.0
+    for v in values:
+        total += v
+    return total if np.isfinite(total) else -np.inf
 
 
 def _lse_posterior(A):
@@ -78,7 +108,7 @@ class MixtureEngine:
 
     def __init__(self, family, endog, exog, k, offset, freq_weights, trials, fixed=None,
                  concomitant=None, groups=None, point_mass=None, mixing="estimate",
-                 scale="component", var_floor=None):
+                 scale="component", var_floor=None, n_jobs=1):
         self.fam = FamilyAdapter(family, endog, trials)
         self.y = self.fam.y
         self.X = np.asarray(exog, dtype=float)
@@ -117,6 +147,8 @@ class MixtureEngine:
         self._cache = {}
         # predictors (and densities) of the last M-step's new beta, handed to the next E-step
         self._pending = None
+        self._blocks = row_blocks(self.n, SWEEP_ROWS)
+        self.n_jobs = check_n_jobs(n_jobs)
 
     # ------------------------------------------------------------------ pieces
     def unpack(self, theta) -> Params:
@@ -125,27 +157,75 @@ class MixtureEngine:
     def pack(self, P) -> np.ndarray:
         return self.layout.pack(P)
 
+    def _sweep(self, beta, delta, scale=None, Wt=None, lp=None, E=None, M=None, L=None):
+        """Row-level quantities at ``(beta, delta)`` in one pass over blocks of rows.
+
+        Each block of rows goes through every requested stage while it is in cache:
+
+        1. (k, n) linear predictors ``E`` (offset and shared terms included) and means ``M``,
+           unless both are given;
+        2. with ``scale``: (K, n) log-densities ``L`` (point mass last), unless given;
+        3. with ``Wt`` ((k, n) M-step weights): ``q = sum Wt * L`` over the GLM rows;
+        4. with ``lp`` ((K, n) or (K, 1) log prior): the posterior ``T`` (K, n), the row
+           log-likelihoods ``ll`` and ``qT = sum_i w_i sum_{j<k} T_ij L_ij``.
+
+        Returns ``(E, M, L, q, T, ll, qT)`` with None for stages not run. Written as one
+        loop because the whole-array version reads and writes every (k, n) array from
+        memory once per numpy operation, which made the time per row at n = 1e6 about 1.5
+        times that at n = 1e5.
+        """
+        k, K, n = self.k, self.K, self.n
+        predict = E is None or M is None
+        if predict:
+            beta = np.asarray(beta, dtype=float)
+            E, M = np.empty((k, n)), np.empty((k, n))
+        dens = scale is not None and L is None
+        if dens:
+            L = np.empty((K, n))
+            if K > k:
+                L[k] = self._pm_log
+            sc = np.asarray(scale, dtype=float).reshape(k, 1)
+        T = ll = None
+        if lp is not None:
+            T, ll = np.empty((K, n)), np.empty(n)
+            lp_rows = lp.shape[1] == n
+        fam, w = self.fam, self.w
+
+        def block(s, e):
+            # writes rows s:e of E, M, L, T, ll; returns this block's (q, qT) terms
+            qb = qTb = 0.0
+            if predict:
+                Eb = E[:, s:e]
+                np.matmul(beta, self.X[s:e].T, out=Eb)
+                if self.q:
+                    Eb += self.U[s:e] @ delta
+                if self._has_offset:
+                    Eb += self.offset[s:e]
+                fam.mean(Eb, out=M[:, s:e])
+            if dens:
+                L[:k, s:e] = fam.loglike(E[:, s:e], M[:, s:e], sc, rows=slice(s, e))
+            if Wt is not None:
+                qb = _wq_block(Wt[:, s:e], L[:k, s:e])
+            if lp is not None:
+                Tb = T[:, s:e]
+                np.add(L[:, s:e], lp[:, s:e] if lp_rows else lp, out=Tb)
+                ll[s:e] = _lse_posterior(Tb)[0]
+                qTb = _wq_block(Tb[:k] if self._unit_weights else Tb[:k] * w[s:e], L[:k, s:e])
+            return qb, qTb
+
+        parts = map_blocks(block, self._blocks, self.n_jobs)
+        # added in block order: the same sums whatever the number of threads
+        q = None if Wt is None else _ordered_sum(b[0] for b in parts)
+        qT = None if lp is None else _ordered_sum(b[1] for b in parts)
+        return E, M, L, q, T, ll, qT
+
     def _predict_t(self, beta, delta):
         """(k, n) linear predictors (offset and shared terms included) and means."""
-        E = np.asarray(beta, dtype=float) @ self.X.T
-        if self.q:
-            E += self.U @ delta
-        if self._has_offset:
-            E += self.offset
-        with np.errstate(over="ignore", invalid="ignore"):
-            M = self.fam.mean(E)
-        return E, M
+        return self._sweep(beta, delta)[:2]
 
-    def _logdens_t(self, E, M, scale, rows=None):
-        """(rows, n) per-row log-densities from (k, n) predictors and means (point mass last)."""
-        rows = self.K if rows is None else rows
-        L = np.empty((rows, self.n))
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            for j in range(min(rows, self.k)):
-                L[j] = self.fam.loglike(E[j], M[j], scale[j])
-        if rows > self.k:
-            L[self.k] = self._pm_log
-        return L
+    def _logdens_t(self, E, M, scale):
+        """(K, n) per-row log-densities from (k, n) predictors and means (point mass last)."""
+        return self._sweep(None, None, scale, E=E, M=M)[2]
 
     def linear_predictors(self, P):
         """(n, k) linear predictors including offset and shared terms."""
@@ -176,34 +256,30 @@ class MixtureEngine:
         # peak memory near two E-steps' worth of (K, n) arrays (the EM driver never goes back)
         self._cache.clear()
         P = self.unpack(theta)
-        LT = None
+        E = M = LT = None
         pend, self._pending = self._pending, None
         if pend is not None and pend[0] == theta[: self.k * self.p + self.q].tobytes():
             E, M = pend[1], pend[2]
             if pend[4] is not None and pend[3] == P.scale.tobytes():
                 LT = pend[4]
-        else:
-            E, M = self._predict_t(P.beta, P.delta)
-        if LT is None or LT.shape[0] != self.K:
-            LK = self._logdens_t(E, M, P.scale)
-            if LT is not None:
-                LK[: self.k] = LT
-            LT = LK
         lp = self.log_prior(P)
         if self._S is None:
-            ll, T = _lse_posterior(LT + lp.T)
+            E, M, LT, _, T, ll, q = self._sweep(P.beta, P.delta, P.scale, lp=np.ascontiguousarray(lp.T),
+                                                E=E, M=M, L=LT)
             llf = float(ll.sum()) if self._unit_weights else float(self.w @ ll)
-            Tunit = T
+            T = Tunit = T.T
         else:
+            E, M, LT = self._sweep(P.beta, P.delta, P.scale, E=E, M=M, L=LT)[:3]
             L = LT.T
             Lg = np.asarray(self._S @ np.where(np.isfinite(L), L, -1e300))
             Lg[Lg < -1e299] = -np.inf
             ll, Tunit = _lse_posterior(np.ascontiguousarray((Lg + lp).T))
             T = Tunit[self.groups]
             llf = float(ll.sum())
+            q = None
         if not np.isfinite(llf):
             llf = -np.inf
-        out = _EStep(llf, T, Tunit, E.T, LT.T, ll, M.T)
+        out = _EStep(llf, T, Tunit, E.T, LT.T, ll, M.T, q)
         self._cache[key] = out
         return out
 
@@ -215,21 +291,15 @@ class MixtureEngine:
     @staticmethod
     def _wq(Wt, LT):
         """sum_j sum_i Wt_ji LT_ji for (k, n) weights and log-densities (0 * -inf = 0)."""
-        total = 0.0
-        for j in range(Wt.shape[0]):
-            with np.errstate(invalid="ignore", over="ignore"):  # 0 * -inf, handled just below
-                v = float(Wt[j] @ LT[j])
-                if not np.isfinite(v):
-                    v = float(Wt[j] @ np.where(Wt[j] > 0, LT[j], 0.0))
-            total += v
-        return total if np.isfinite(total) else -np.inf
+        with np.errstate(invalid="ignore", over="ignore"):
+            return _wq_block(Wt, LT)
 
     def _weighted_q(self, Eta, P, Wt):
         """sum_j sum_i Wt_ij log f_ij at (n, k) linear predictors Eta (scale from P)."""
         E = np.ascontiguousarray(np.asarray(Eta, dtype=float).T)
         with np.errstate(over="ignore", invalid="ignore"):
             M = self.fam.mean(E)
-        return self._wq(np.ascontiguousarray(np.asarray(Wt).T), self._logdens_t(E, M, P.scale, rows=self.k))
+        return self._wq(np.ascontiguousarray(np.asarray(Wt).T), self._logdens_t(E, M, P.scale)[: self.k])
 
     def _irls_solve(self, Eta, Wt):
         """One IRLS solve from (n, k) linear predictors ``Eta`` and (n, k) weights."""
@@ -245,19 +315,20 @@ class MixtureEngine:
         blocks of rows (:func:`emglm.linalg.grams`).
         """
         p, q, k = self.p, self.q, self.k
-        W = np.empty_like(Wt)
-        U = np.empty_like(Wt)
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            for j in range(k):
-                wj, uj = self.fam.irls_terms(E[j], M[j], self.offset)
-                np.multiply(Wt[j], wj, out=W[j])
-                np.multiply(Wt[j], uj, out=U[j])
-        if not np.isfinite(W.sum() + U.sum()):  # cheaper than isfinite(W).all(); rare
-            bad = ~np.isfinite(W) | ~np.isfinite(U)
-            W[bad] = 0.0
-            U[bad] = 0.0
-        As, bs = grams(self.D, W, U)
-        del W, U
+        fam, off = self.fam, self.offset
+
+        def terms(s, e):
+            # IRLS weights of one block, made where the Gram product reads them
+            wj, uj = fam.irls_terms(E[:, s:e], M[:, s:e], off[s:e] if self._has_offset else 0.0,
+                                    rows=slice(s, e))
+            Wb, Ub = Wt[:, s:e] * wj, Wt[:, s:e] * uj
+            if not np.isfinite(Wb.sum() + Ub.sum()):  # cheaper than isfinite(W).all(); rare
+                bad = ~np.isfinite(Wb) | ~np.isfinite(Ub)
+                Wb[bad] = 0.0
+                Ub[bad] = 0.0
+            return Wb, Ub
+
+        As, bs = grams_blocked(self.D, k, terms, self._blocks, self.n_jobs)
         if q == 0:
             beta = np.vstack([solve_psd(A, b) for A, b in zip(As, bs)])
             return beta, np.zeros(0)
@@ -315,7 +386,8 @@ class MixtureEngine:
         P = self.unpack(theta)
         Wt = self._weights_t(es.T)
         E, M = es.Eta.T, es.Mu.T
-        LT = es.L.T[: self.k]
+        LT = es.L.T
+        q_cur = es.q if es.q is not None else self._wq(Wt, LT[: self.k])
         beta, delta = P.beta, P.delta
         exact = self.fam.exact_wls
         for _ in range(n_irls):
@@ -325,9 +397,9 @@ class MixtureEngine:
                 E, M = self._predict_t(beta, delta)
                 LT = None
                 continue
-            step = self._halving_step(beta, delta, nb, nd, P.scale, Wt, self._wq(Wt, LT))
+            step = self._halving_step(beta, delta, nb, nd, P.scale, Wt, q_cur)
             if step is not None:  # else no ascent direction found: keep beta
-                beta, delta, E, M, LT, _ = step
+                beta, delta, E, M, LT, q_cur = step
         scale = self._update_scale(P, M, Wt)
         gamma = self._mstep_mixing(P.gamma, es.Tunit)
         out = self.pack(Params(beta, delta, scale, gamma))
@@ -338,15 +410,14 @@ class MixtureEngine:
         """Step from (beta, delta) toward the IRLS solution (nb, nd), halved until the weighted
         complete-data log-likelihood does not fall below ``q_old``.
 
-        Returns ``(beta, delta, Eta_t, Mu_t, L_t, q)`` at the accepted point, or None when 40
-        halvings find no ascent (the caller keeps its coefficients).
+        Returns ``(beta, delta, Eta_t, Mu_t, L_t, q)`` at the accepted point (``L_t`` (K, n),
+        point mass last), or None when 40 halvings find no ascent (the caller keeps its
+        coefficients). Each trial is one fused pass over the rows (:meth:`_sweep`).
         """
         t = 1.0
         for _ in range(40):
             cb, cd = beta + t * (nb - beta), delta + t * (nd - delta)
-            Ec, Mc = self._predict_t(cb, cd)
-            Lc = self._logdens_t(Ec, Mc, scale, rows=self.k)
-            q = self._wq(Wt, Lc)
+            Ec, Mc, Lc, q = self._sweep(cb, cd, scale, Wt=Wt)[:4]
             if q >= q_old - 1e-10 * (abs(q_old) + 1):
                 return cb, cd, Ec, Mc, Lc, q
             t *= 0.5
@@ -382,7 +453,7 @@ class MixtureEngine:
         beta, delta = self._irls_solve_t(E, M, Wt)
         P = Params(beta, delta, P.scale, P.gamma)
         E, M = self._predict_t(P.beta, P.delta)
-        q_prev = self._wq(Wt, self._logdens_t(E, M, P.scale, rows=self.k))
+        q_prev = self._sweep(None, None, P.scale, Wt=Wt, E=E, M=M)[3]
         for _ in range(maxiter):
             nb, nd = self._irls_solve_t(E, M, Wt)
             step = self._halving_step(P.beta, P.delta, nb, nd, P.scale, Wt, q_prev)

@@ -114,19 +114,55 @@ class FamilyAdapter:
     def _constant(self):
         """The part of the log-density that depends on y only (computed once)."""
         y, n = self.y, self.trials
-        if isinstance(self.family, smf.Poisson):
+        fam = self.family
+        if isinstance(fam, smf.Poisson):
             return -special.gammaln(y + 1.0)
-        if isinstance(self.family, smf.Binomial):
+        if isinstance(fam, smf.Binomial):
             s = y * n
             return special.gammaln(n + 1.0) - special.gammaln(s + 1.0) - special.gammaln(n - s + 1.0)
+        if isinstance(fam, (smf.Gamma, smf.InverseGaussian)) and np.all(y > 0):
+            # log y (Gamma) and log(2 pi y^3) (inverse Gaussian); responses are checked
+            # positive before a fit, the guard only keeps construction on bad data quiet
+            return np.log(y) if isinstance(fam, smf.Gamma) else np.log(2.0 * np.pi * y ** 3)
         return None
 
-    def mean(self, eta):
-        """Inverse link."""
-        return self.link.inverse(eta)
+    def mean(self, eta, out=None):
+        """Inverse link (written into ``out`` when given).
 
-    def loglike(self, eta, mu, scale):
+        The canonical Poisson and Binomial links use ``np.exp`` and ``scipy.special.expit``
+        directly: the statsmodels link objects compute the same values with extra
+        temporaries, and the mean is on every E-step's critical path.
+
+        Examples
+        --------
+        >>> import numpy as np, statsmodels.api as sm
+        >>> fa = FamilyAdapter(sm.families.Binomial(), np.array([0.5]), np.ones(1))
+        >>> fa.mean(np.array([0.0, np.log(3.0)]))
+        array([0.5 , 0.75])
+        """
+        if self._canonical_log:
+            return np.exp(eta, out=out)
+        if self._canonical_logit:
+            return special.expit(eta, out=out)
+        mu = self.link.inverse(eta)
+        if out is None:
+            return mu
+        out[...] = mu
+        return out
+
+    def _rows(self, rows):
+        """(y, trials, const) restricted to a block of rows (all rows for None)."""
+        if rows is None:
+            return self.y, self.trials, self.const
+        c = None if self.const is None else self.const[rows]
+        return self.y[rows], self.trials[rows], c
+
+    def loglike(self, eta, mu, scale, rows=None):
         """Per-row log-density at linear predictor ``eta`` / mean ``mu`` and dispersion ``scale``.
+
+        ``eta`` and ``mu`` are (m,) or, for several components at once, (k, m); ``rows``
+        (a slice) says which rows of the response they belong to (all rows by default), and
+        ``scale`` is a scalar or a (k, 1) column for the (k, m) form.
 
         Examples
         --------
@@ -135,28 +171,40 @@ class FamilyAdapter:
         >>> float(np.round(fa.loglike(np.zeros(1), np.zeros(1), 1.0)[0], 6))
         -1.418939
         """
-        y = self.y
+        y, n, const = self._rows(rows)
         fam = self.family
         if isinstance(fam, smf.Poisson):
             if self._canonical_log:
                 # mu = exp(eta) is passed in: no second exponential
-                return y * eta - mu + self.const
+                return y * eta - mu + const
             with np.errstate(divide="ignore"):
-                return special.xlogy(y, mu) - mu + self.const
+                return special.xlogy(y, mu) - mu + const
         if isinstance(fam, smf.Binomial):
-            s, n = y * self.trials, self.trials
+            s = y * n
             if self._canonical_logit:
                 # s*eta - n*log(1+exp(eta)) with log(1+exp(eta)) = max(eta,0) - log(v),
                 # v = mu (eta > 0) or 1 - mu (eta <= 0) in [0.5, 1]: one log instead of
                 # logaddexp's exp + log1p, and stable for large |eta|
                 v = np.where(eta > 0, mu, 1.0 - mu)
-                return s * eta - n * (np.maximum(eta, 0.0) - np.log(v)) + self.const
+                return s * eta - n * (np.maximum(eta, 0.0) - np.log(v)) + const
             with np.errstate(divide="ignore"):
-                return special.xlogy(s, mu) + special.xlog1py(n - s, -mu) + self.const
+                return special.xlogy(s, mu) + special.xlog1py(n - s, -mu) + const
         if isinstance(fam, smf.Gaussian):
             r = y - mu
             return -0.5 * (r * r / scale + np.log(2.0 * np.pi * scale))
-        # Gamma, InverseGaussian, NegativeBinomial, Tweedie: statsmodels' own density
+        if const is not None and isinstance(fam, smf.Gamma):
+            # statsmodels' Gamma loglike_obs with nu = 1/scale, written out because it
+            # recomputes log(y) and gammaln(nu) for every row (three times our cost)
+            nu = 1.0 / np.asarray(scale, dtype=float)
+            r = y / mu
+            return nu * (np.log(r) - r) + (nu * np.log(nu) - special.gammaln(nu)) - const
+        if const is not None and isinstance(fam, smf.InverseGaussian):
+            r = y - mu
+            return -0.5 * (r * r / (scale * y * mu * mu) + np.log(scale) + const)
+        # NegativeBinomial, Tweedie: statsmodels' own density, one component at a time
+        if np.ndim(mu) == 2:
+            sc = np.broadcast_to(np.asarray(scale, dtype=float).reshape(-1), (mu.shape[0],))
+            return np.stack([fam.loglike_obs(y, m, 1.0, float(c)) for m, c in zip(mu, sc)])
         return fam.loglike_obs(y, mu, 1.0, scale)
 
     # ----------------------------------------------------------------- IRLS
@@ -172,12 +220,14 @@ class FamilyAdapter:
         z = eta - offset + (self.y - mu) * d
         return w, z
 
-    def irls_terms(self, eta, mu, offset):
+    def irls_terms(self, eta, mu, offset, rows=None):
         """IRLS weights and weighted working response from a known mean.
 
         Returns ``(w, u)`` with ``w`` as in :meth:`working` and ``u = w * z``; canonical
         links (Poisson-log, Binomial-logit) and Gaussian-identity skip the link derivative
         and the division (``w z = w (eta - offset) + trials (y - mu)`` when ``V g' = 1``).
+        ``eta`` and ``mu`` may be (k, m) for a block of rows ``rows``, as in :meth:`loglike`;
+        ``offset`` is then that block's offset.
 
         Examples
         --------
@@ -189,15 +239,17 @@ class FamilyAdapter:
         >>> bool(np.allclose(w, w0) and np.allclose(u, w0 * z0))
         True
         """
+        y, n, _ = self._rows(rows)
         if self.exact_wls:
-            return self.trials, self.trials * (self.y - offset)
+            w = np.broadcast_to(n, np.shape(eta))
+            return w, np.broadcast_to(n * (y - offset), np.shape(eta))
         if self._canonical_log or self._canonical_logit:
             w = mu if self._canonical_log else mu * (1.0 - mu)
-            w = self.trials * w
-            return w, w * (eta - offset) + self.trials * (self.y - mu)
+            w = n * w
+            return w, w * (eta - offset) + n * (y - mu)
         d = self.link.deriv(mu)
-        w = self.trials / (self.family.variance(mu) * d * d)
-        return w, w * (eta - offset + (self.y - mu) * d)
+        w = n / (self.family.variance(mu) * d * d)
+        return w, w * (eta - offset + (y - mu) * d)
 
     def start_eta(self):
         """Linear predictor at statsmodels' starting mean (first IRLS iteration)."""

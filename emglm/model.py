@@ -197,6 +197,7 @@ class EMGLM:
         return Zu
 
     def _engine(self, k=None, point_mass="model", mixing=None, var_floor=None):
+        # threads for the row passes: those fit() was asked for (one outside a fit)
         return MixtureEngine(
             self.family, self.endog, self.exog, self.k if k is None else k, self.offset,
             self.freq_weights, self.trials, fixed=self.fixed_exog,
@@ -205,6 +206,7 @@ class EMGLM:
             point_mass=self.point_mass if point_mass == "model" else point_mass,
             mixing=self.mixing if mixing is None else mixing, scale=self.scale_mode,
             var_floor=self._var_floor() if var_floor is None else var_floor,
+            n_jobs=getattr(self, "_n_jobs", 1),
         )
 
     def _var_floor(self):
@@ -282,7 +284,7 @@ class EMGLM:
 
     def fit(self, start="fit", start_params=None, n_starts=1, random_state=None, tol=1e-8,
             maxiter=1000, accelerate="squarem", warmup=None, progress=False, cov_type="oim",
-            min_proportion=None, **kwargs):
+            min_proportion=None, n_jobs=None, **kwargs):
         """Fit the mixture by EM.
 
         Parameters
@@ -324,6 +326,11 @@ class EMGLM:
             EM continues with one component fewer (``res.model.k`` is then smaller). Default
             None: no removal (degenerate components are still reported by a warning); see
             :mod:`emglm.degenerate`.
+        n_jobs : int, optional
+            Threads for the passes over the rows (E-step, IRLS weights and Gram products),
+            which share blocks of rows out over the cores; None or -1 (default) uses every
+            core available to the process, 1 runs in the calling thread. The estimates do
+            not depend on it: block sums are always added in the same order.
 
         Returns
         -------
@@ -338,6 +345,9 @@ class EMGLM:
         if kwargs:
             raise TypeError(f"fit() got unexpected keyword argument(s): {', '.join(sorted(kwargs))}")
         min_proportion = check_min_proportion(min_proportion)
+        from .parallel import check_n_jobs
+
+        self._n_jobs = check_n_jobs(n_jobs)
         if isinstance(n_starts, bool) or not isinstance(n_starts, (numbers.Integral, np.integer)) or n_starts < 1:
             raise ValueError(f"n_starts must be a positive integer, got {n_starts!r}")
         if isinstance(maxiter, bool) or not isinstance(maxiter, (numbers.Integral, np.integer)) or maxiter < 1:

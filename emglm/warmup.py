@@ -170,7 +170,7 @@ def _subsample_engine(model, units, rng, size):
         model.family, model.endog[rows], model.exog[rows], model.k, model.offset[rows],
         model.freq_weights[rows], model.trials[rows], fixed=None if U is None else U[rows],
         concomitant=Zs, groups=new_groups, point_mass=model.point_mass, mixing=model.mixing,
-        scale=model.scale_mode,
+        scale=model.scale_mode, var_floor=model._var_floor(), n_jobs=getattr(model, "_n_jobs", 1),
     )
     return eng
 

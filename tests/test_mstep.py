@@ -138,6 +138,7 @@ def test_em_mstep_fixed_point_is_weighted_glm(name):
     es = eng.estep(theta)
     for _ in range(200):
         es.T[...] = T  # hold the posterior fixed
+        es.q = None  # its complete-data value belonged to the E-step's own posterior
         new = eng.mstep(theta, es=es)
         if np.max(np.abs(new - theta)) < 1e-13:
             break

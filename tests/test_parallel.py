@@ -1,0 +1,124 @@
+"""Row passes in blocks and threads: the same numbers as one whole-array pass, whatever n_jobs."""
+
+import warnings
+
+import numpy as np
+import pytest
+import statsmodels.api as sm
+
+import emglm.engine as engine_mod
+from emglm import EMGLM
+from emglm.parallel import available_cores, check_n_jobs, map_blocks
+
+FAM = sm.families
+
+
+def _problem(kind, n=6000, seed=3):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    X = np.column_stack([np.ones(n), x])
+    z = rng.uniform(size=n) < 0.4
+    kw = {}
+    if kind == "poisson_offset_weights":
+        off = rng.normal(scale=0.2, size=n)
+        y = rng.poisson(np.exp(np.where(z, 0.2 + 0.5 * x, 1.5 - 0.3 * x) + off)).astype(float)
+        kw = dict(family=FAM.Poisson(), offset=off, weights=rng.integers(1, 3, size=n).astype(float))
+    elif kind == "gaussian_point_mass":
+        y = np.where(rng.uniform(size=n) < 0.2, 0.0, np.where(z, 1 + x, -1 - 2 * x) + rng.normal(size=n))
+        kw = dict(family=FAM.Gaussian(), point_mass=0.0)
+    elif kind == "binomial_concomitant":
+        w = rng.normal(size=n)
+        zc = rng.uniform(size=n) < 1 / (1 + np.exp(-(0.3 + 1.2 * w)))
+        pr = 1 / (1 + np.exp(-np.where(zc, -1 + x, 1 - x)))
+        s = rng.binomial(6, pr).astype(float)
+        y = np.column_stack([s, 6 - s])
+        kw = dict(family=FAM.Binomial(), concomitant=np.column_stack([np.ones(n), w]))
+    elif kind == "gamma_groups":
+        g = np.repeat(np.arange(n // 6), 6)
+        zg = rng.uniform(size=n // 6)[g] < 0.5
+        mu = np.exp(np.where(zg, 0.5 + 0.3 * x, 1.5 - 0.2 * x))
+        y = rng.gamma(3.0, mu / 3.0)
+        kw = dict(family=FAM.Gamma(FAM.links.Log()), groups=g)
+    return EMGLM(y, X, k=2, **kw)
+
+
+KINDS = ["poisson_offset_weights", "gaussian_point_mass", "binomial_concomitant", "gamma_groups"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_fit_identical_for_any_number_of_threads(kind, monkeypatch):
+    # small blocks so that 6000 rows make many of them, shared out unevenly over threads
+    monkeypatch.setattr(engine_mod, "SWEEP_ROWS", 701)
+    fits = []
+    for n_jobs in (1, 2, 3):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fits.append(_problem(kind).fit(n_jobs=n_jobs, maxiter=60))
+    for res in fits[1:]:
+        np.testing.assert_array_equal(res.theta, fits[0].theta)
+        assert res.llf == fits[0].llf
+        np.testing.assert_array_equal(res.bse, fits[0].bse)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_blocked_passes_equal_one_whole_array_pass(kind, monkeypatch):
+    """E-step, M-step and weighted fit in blocks of 701 rows (two threads) against one block."""
+    model = _problem(kind)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = model.fit(maxiter=5, n_jobs=1)
+    theta = res.theta
+    out = {}
+    for rows, n_jobs in ((10 ** 9, 1), (701, 2)):
+        monkeypatch.setattr(engine_mod, "SWEEP_ROWS", rows)
+        model._n_jobs = n_jobs
+        eng = model._engine()
+        assert len(eng._blocks) == (1 if rows > 10 ** 6 else -(-eng.n // rows))
+        es = eng.estep(theta)
+        new = eng.mstep(theta, es=es)
+        es_new = eng.estep(new)
+        full = eng.fit_from_posterior(es.T)
+        out[rows] = (es.llf, es.T.copy(), es.L.copy(), new, es_new.llf, es_new.T.copy(), full)
+    a, b = out[10 ** 9], out[701]
+    assert a[0] == pytest.approx(b[0], rel=1e-13)
+    np.testing.assert_allclose(b[1], a[1], rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(b[2], a[2], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(b[3], a[3], rtol=1e-9, atol=1e-11)
+    assert a[4] == pytest.approx(b[4], rel=1e-12)
+    np.testing.assert_allclose(b[5], a[5], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(b[6], a[6], rtol=1e-8, atol=1e-10)
+
+
+def test_mstep_q_from_estep_equals_direct_sum():
+    """The complete-data value the E-step hands the M-step is sum_i w_i sum_j T_ij log f_ij."""
+    model = _problem("poisson_offset_weights")
+    eng = model._engine()
+    theta = eng.fit_from_posterior(np.full((eng.n, 2), 0.5))
+    es = eng.estep(theta)
+    direct = float(np.sum(model.freq_weights[:, None] * es.T[:, :2] * es.L[:, :2]))
+    assert es.q == pytest.approx(direct, rel=1e-12)
+
+
+@pytest.mark.parametrize("bad", [0, -2, 1.5, "2", True])
+def test_n_jobs_validated_before_any_work(bad):
+    model = _problem("poisson_offset_weights", n=50)
+    with pytest.raises(ValueError, match="n_jobs"):
+        model.fit(n_jobs=bad)
+
+
+def test_check_n_jobs_caps_at_available_cores():
+    assert check_n_jobs(None) == available_cores()
+    assert check_n_jobs(-1) == available_cores()
+    assert check_n_jobs(10 ** 6) == available_cores()
+
+
+def test_map_blocks_keeps_block_order_and_quiet_errstate():
+    blocks = [(s, s + 3) for s in range(0, 30, 3)]
+
+    def fn(s, e):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # a numpy RuntimeWarning would raise here
+            np.log(np.zeros(1))
+        return s
+
+    assert map_blocks(fn, blocks, n_jobs=3) == [s for s, _ in blocks]
