@@ -252,17 +252,25 @@ def run_problem(make, n, sm_iters, out):
     theta0 = model._start_vectors(eng, labels, None, 1, np.random.default_rng(0))[0]
     n_map = 6
 
-    def time_map(n_jobs):
+    def time_map(n_jobs, reps=3):
+        # best of 3 runs of n_map map evaluations: the machine is shared, and the minimum is
+        # the least disturbed estimate (timeit's advice)
+        from emglm.parallel import blas_limit
+
         eng.n_jobs = n_jobs
-        eng._cache.clear()
-        eng._pending = None
-        eng.objective(theta0)
-        t = time.perf_counter()
-        th = theta0
-        for _ in range(n_map):
-            th = eng.fixed_point(th)
-            eng.objective(th)
-        return (time.perf_counter() - t) / n_map
+        best = np.inf
+        with blas_limit(n_jobs):  # as inside fit()
+            for _ in range(reps):
+                eng._cache.clear()
+                eng._pending = None
+                eng.objective(theta0)
+                t = time.perf_counter()
+                th = theta0
+                for _ in range(n_map):
+                    th = eng.fixed_point(th)
+                    eng.objective(th)
+                best = min(best, (time.perf_counter() - t) / n_map)
+        return best
 
     n_jobs = eng.n_jobs
     per_iter1 = time_map(1)

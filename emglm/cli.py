@@ -76,6 +76,8 @@ def build_parser():
     f.add_argument("--n-starts", type=int, default=5, help="number of starts (default 5)")
     f.add_argument("--random-state", type=int, default=None, help="seed for the starts")
     f.add_argument("--maxiter", type=int, default=1000, help="EM iterations per start (default 1000)")
+    f.add_argument("--n-jobs", type=int, default=None,
+                   help="threads for the passes over the rows (default: every core)")
     f.add_argument("--output", metavar="FILE",
                    help="write params, proportions, scale, criteria and posterior to FILE: .json, or "
                         ".csv in long form (columns table, row, column, value)")
@@ -191,6 +193,8 @@ def _fit(args, out):
         raise UsageError(f"--n-starts: must be a positive integer, got {args.n_starts}")
     if args.maxiter < 1:
         raise UsageError(f"--maxiter: must be a positive integer, got {args.maxiter}")
+    if args.n_jobs is not None and args.n_jobs < 1 and args.n_jobs != -1:
+        raise UsageError(f"--n-jobs: must be a positive integer or -1 (every core), got {args.n_jobs}")
     ext = _check_output(args.output) if args.output else None
     if not os.path.isfile(args.data):
         raise UsageError(f"DATA: no such file: {args.data}")
@@ -220,7 +224,8 @@ def _fit(args, out):
                                    eval_env=env)
     except patsy.PatsyError as exc:
         raise UsageError(f"--formula: {_one_line(exc)}") from None
-    res = model.fit(n_starts=args.n_starts, random_state=args.random_state, maxiter=args.maxiter)
+    res = model.fit(n_starts=args.n_starts, random_state=args.random_state, maxiter=args.maxiter,
+                    n_jobs=args.n_jobs)
     _print_fit(res, out)
     if args.output:
         write_output(res, args.output)

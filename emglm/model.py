@@ -365,16 +365,20 @@ class EMGLM:
         warm = warmup_options(warmup)
         if warm is not None and start_params is not None:
             raise ValueError("warmup and start_params cannot be combined: the warm-up chooses the start")
-        if warm is not None:
-            thetas, warm_info = warmup_starts(self, engine, warm, rng, progress=progress)
-        else:
-            thetas, warm_info = self._start_vectors(engine, start, start_params, n_starts, rng), None
-        best = None
-        start_engine = engine
-        for theta0 in progress_iter(thetas, progress and len(thetas) > 1, "starts"):
-            eng, out = run_start(self, start_engine, theta0, tol, maxiter, accelerate, min_proportion)
-            if best is None or out.objective > best.objective:
-                best, engine = out, eng
+        from .parallel import blas_limit
+
+        # the row passes run in threads of their own: BLAS keeps to one (no oversubscription)
+        with blas_limit(self._n_jobs):
+            if warm is not None:
+                thetas, warm_info = warmup_starts(self, engine, warm, rng, progress=progress)
+            else:
+                thetas, warm_info = self._start_vectors(engine, start, start_params, n_starts, rng), None
+            best = None
+            start_engine = engine
+            for theta0 in progress_iter(thetas, progress and len(thetas) > 1, "starts"):
+                eng, out = run_start(self, start_engine, theta0, tol, maxiter, accelerate, min_proportion)
+                if best is None or out.objective > best.objective:
+                    best, engine = out, eng
         if not best.converged:
             warnings.warn(
                 f"EM did not converge in {maxiter} iterations (relative llf change above tol={tol}); "

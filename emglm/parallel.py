@@ -17,6 +17,7 @@ one thread the two threads took 37 ms.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-__all__ = ["available_cores", "check_n_jobs", "map_blocks"]
+__all__ = ["available_cores", "check_n_jobs", "map_blocks", "blas_limit"]
 
 _POOLS = {}
 _LOCK = threading.Lock()
@@ -74,7 +75,19 @@ def _pool(n):
         return pool
 
 
-def _blas_one_thread():
+def blas_limit(n_jobs):
+    """Context holding BLAS to one thread when the row passes use ``n_jobs`` > 1 threads.
+
+    A fit enters it once: OpenBLAS threads woken by a small product between passes keep
+    spinning for a while and would compete with the row-pass threads for the cores.
+
+    Examples
+    --------
+    >>> with blas_limit(2):
+    ...     pass
+    """
+    if int(n_jobs) <= 1:
+        return contextlib.nullcontext()
     with _LOCK:
         if not _CONTROLLER:
             _CONTROLLER.append(ThreadpoolController())
@@ -104,7 +117,7 @@ def map_blocks(fn, blocks, n_jobs=1):
     cuts = np.linspace(0, len(blocks), n + 1).round().astype(int)
     chunks = [blocks[a:b] for a, b in zip(cuts[:-1], cuts[1:])]
     out = []
-    with _blas_one_thread():
+    with blas_limit(n):
         for part in _pool(n).map(run, chunks):
             out.extend(part)
     return out

@@ -21,7 +21,7 @@ __all__ = ["select_k", "SelectKResult", "CRITERIA"]
 CRITERIA = ("bic", "aic", "icl")
 
 #: keyword arguments of select_k that belong to EMGLM.fit rather than to the model
-_FIT_OPTIONS = ("start", "tol", "maxiter", "accelerate", "warmup")
+_FIT_OPTIONS = ("start", "tol", "maxiter", "accelerate", "warmup", "n_jobs")
 
 
 class SelectKResult:
@@ -99,7 +99,7 @@ def select_k(formula, data, ks=range(1, 5), family=None, criterion="bic", n_star
     **model_options
         Passed to :meth:`EMGLM.from_formula` (``offset``, ``exposure``, ``weights``,
         ``mixing``, ``concomitant``, ``fixed``, ``groups``, ``point_mass``, ``scale``...);
-        ``start``, ``tol``, ``maxiter``, ``accelerate`` and ``warmup`` go to
+        ``start``, ``tol``, ``maxiter``, ``accelerate``, ``warmup`` and ``n_jobs`` go to
         :meth:`EMGLM.fit`.
 
     Returns

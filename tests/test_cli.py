@@ -43,7 +43,7 @@ def test_fit_json_matches_api(csv_path, tmp_path):
     out_file = tmp_path / "fit.json"
     status, out, err = run(["fit", csv_path, "--formula", "y ~ x", "--family", "poisson", "-k", "2",
                             "--exposure", "t", "--weights", "w", "--n-starts", "2",
-                            "--random-state", "1", "--output", out_file])
+                            "--random-state", "1", "--output", out_file, "--n-jobs", "1"])
     assert status == 0, err
     assert "comp1" in out and f"wrote {out_file}" in out
     doc = json.loads(out_file.read_text())
@@ -107,6 +107,7 @@ def test_demo():
     (["fit", "{csv}", "--formula", "y ~ x", "-k", "0"], "-k"),
     (["fit", "{csv}", "--formula", "y ~ x", "--n-starts", "0"], "--n-starts"),
     (["fit", "{csv}", "--formula", "y ~ x", "--n-starts", "two"], "--n-starts"),
+    (["fit", "{csv}", "--formula", "y ~ x", "--n-jobs", "0"], "--n-jobs"),
     (["fit", "{csv}", "--formula", "y ~ x", "--output", "fit.xlsx"], "--output"),
     (["fit", "{csv}", "--formula", "y ~ x", "--output", "/no/such/dir/fit.csv"], "--output"),
     (["fit", "{csv}", "--formula", "y ~ x", "--family", "gamma"], "positive"),

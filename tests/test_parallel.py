@@ -122,3 +122,19 @@ def test_map_blocks_keeps_block_order_and_quiet_errstate():
         return s
 
     assert map_blocks(fn, blocks, n_jobs=3) == [s for s, _ in blocks]
+
+
+def test_select_k_passes_n_jobs_to_fit(monkeypatch):
+    import pandas as pd
+
+    from emglm import select_k
+
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"x": rng.normal(size=60)})
+    df["y"] = rng.poisson(np.exp(0.5 + 0.3 * df["x"]))
+    with pytest.raises(ValueError, match="n_jobs"):
+        select_k("y ~ x", df, ks=[1], family=FAM.Poisson(), n_jobs=0)
+    monkeypatch.setattr(engine_mod, "SWEEP_ROWS", 7)  # several blocks in 60 rows
+    one = select_k("y ~ x", df, ks=[1, 2], family=FAM.Poisson(), n_jobs=1, random_state=0, n_starts=2)
+    two = select_k("y ~ x", df, ks=[1, 2], family=FAM.Poisson(), n_jobs=2, random_state=0, n_starts=2)
+    np.testing.assert_array_equal(one.table[["llf", "bic"]].to_numpy(), two.table[["llf", "bic"]].to_numpy())
