@@ -68,10 +68,13 @@ def check_n_jobs(n_jobs) -> int:
 
 
 def _pool(n):
+    # keyed by process id too: a child made by fork inherits the pool object but not its
+    # threads, and work handed to it would wait for ever
+    key = (os.getpid(), n)
     with _LOCK:
-        pool = _POOLS.get(n)
+        pool = _POOLS.get(key)
         if pool is None:
-            pool = _POOLS[n] = ThreadPoolExecutor(max_workers=n, thread_name_prefix="emglm")
+            pool = _POOLS[key] = ThreadPoolExecutor(max_workers=n, thread_name_prefix="emglm")
         return pool
 
 

@@ -138,3 +138,21 @@ def test_select_k_passes_n_jobs_to_fit(monkeypatch):
     one = select_k("y ~ x", df, ks=[1, 2], family=FAM.Poisson(), n_jobs=1, random_state=0, n_starts=2)
     two = select_k("y ~ x", df, ks=[1, 2], family=FAM.Poisson(), n_jobs=2, random_state=0, n_starts=2)
     np.testing.assert_array_equal(one.table[["llf", "bic"]].to_numpy(), two.table[["llf", "bic"]].to_numpy())
+
+
+def _fit_llf_in_child(_):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _problem("poisson_offset_weights").fit(n_jobs=2, maxiter=20).llf
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
+def test_threads_work_in_a_forked_child(monkeypatch):
+    """A fit in the parent creates the thread pool; a forked child must not hand work to it."""
+    import multiprocessing
+
+    monkeypatch.setattr(engine_mod, "SWEEP_ROWS", 701)
+    parent = _fit_llf_in_child(None)
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        child = pool.apply_async(_fit_llf_in_child, (None,)).get(timeout=120)
+    assert child == parent
