@@ -85,9 +85,10 @@ def build_summary(res, alpha=0.05, title=None):
         ("Components:", [n_comp]),
         ("Mixing:", [_mixing_label(res)]),
         ("No. Observations:", [_fmt(res.nobs, "g")]),
-        ("No. Groups:", ["" if res.n_groups is None else str(res.n_groups)]),
         ("Covariance Type:", [res.cov_type]),
     ]
+    if res.n_groups is not None:  # a line only for grouped data
+        gleft.insert(7, ("No. Groups:", [str(res.n_groups)]))
     gright = [
         ("Log-Likelihood:", [_fmt(res.llf)]),
         ("AIC:", [_fmt(res.aic)]),

@@ -174,6 +174,7 @@ def test_summary_contents():
                  "P>|z|", "[0.025", "oim"):
         assert item in txt, item
     assert f"{res.llf:#8.5g}".strip() in txt
+    assert "No. Groups" not in txt  # shown only for grouped data
     # one table per component with the estimates and standard errors
     t1 = s.tables[1]
     assert "Component comp1" in t1.title
