@@ -196,11 +196,13 @@ def _reduced_posterior(T, keep_cols):
     return np.divide(T2, s, out=np.full_like(T2, 1.0 / T2.shape[1]), where=s > 0)
 
 
-def run_start(model, engine, theta0, tol, maxiter, accelerate, min_proportion=None):
+def run_start(model, engine, theta0, tol, maxiter, accelerate, min_proportion=None, removed=None):
     """One EM run from ``theta0``, removing components below ``min_proportion``.
 
     Returns ``(engine, EMResult)``; the engine is a smaller one when components were
-    removed. Without ``min_proportion`` this is exactly :func:`emglm.em.run`.
+    removed. Without ``min_proportion`` this is exactly :func:`emglm.em.run`. Each removal
+    is described in a message appended to the list ``removed`` (so that a fit with several
+    starts can report the removals of the start it keeps), or warned at once without it.
     """
     def in_domain_of(eng):
         return lambda th: np.isfinite(eng.objective(th))
@@ -233,10 +235,12 @@ def run_start(model, engine, theta0, tol, maxiter, accelerate, min_proportion=No
             keep = [j for j in range(engine.k) if j not in drop]
             T = engine.estep(pr.theta).T
             cols = keep + list(range(engine.k, engine.K))  # the point mass stays
-            warnings.warn(
-                f"removed {len(drop)} component(s) with proportion below min_proportion={min_proportion} "
-                f"({', '.join(f'{sh[j]:.3g}' for j in drop)}); continuing with k={len(keep)}",
-                DegenerateComponentWarning, stacklevel=4)
+            msg = (f"removed {len(drop)} component(s) with proportion below min_proportion={min_proportion} "
+                   f"({', '.join(f'{sh[j]:.3g}' for j in drop)}); continuing with k={len(keep)}")
+            if removed is None:
+                warnings.warn(msg, DegenerateComponentWarning, stacklevel=4)
+            else:
+                removed.append(msg)
             engine = model._engine(k=len(keep), var_floor=engine.var_floor)
             with np.errstate(all="ignore"):
                 theta0 = engine.fit_from_posterior(_reduced_posterior(T, cols))

@@ -14,7 +14,7 @@ from .data import MIXING_MODES, SCALE_MODES, check_k, prepare_data
 from .engine import MixtureEngine
 from .families import family_name
 from .starts import initial_posteriors
-from .warnings import ConvergenceWarning
+from .warnings import ConvergenceWarning, DegenerateComponentWarning
 
 __all__ = ["EMGLM"]
 
@@ -376,9 +376,13 @@ class EMGLM:
             best = None
             start_engine = engine
             for theta0 in progress_iter(thetas, progress and len(thetas) > 1, "starts"):
-                eng, out = run_start(self, start_engine, theta0, tol, maxiter, accelerate, min_proportion)
+                removed = []  # min_proportion removals, reported for the kept start only
+                eng, out = run_start(self, start_engine, theta0, tol, maxiter, accelerate, min_proportion,
+                                     removed)
                 if best is None or out.objective > best.objective:
-                    best, engine = out, eng
+                    best, engine, best_removed = out, eng, removed
+        for msg in best_removed:
+            warnings.warn(msg, DegenerateComponentWarning, stacklevel=2)
         if not best.converged:
             warnings.warn(
                 f"EM did not converge in {maxiter} iterations (relative llf change above tol={tol}); "

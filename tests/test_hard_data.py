@@ -151,6 +151,10 @@ def test_min_proportion_with_concomitant_and_several_starts():
     assert res.k < 3
     assert any("removed" in m for m in msgs)
     assert res.proportions.min() >= 0.3 - 1e-9 or res.k == 1
+    # only the kept start's removals are reported: they account for exactly 3 - k components
+    import re
+    removed = [int(re.search(r"removed (\d+) component", m).group(1)) for m in msgs if "removed" in m]
+    assert sum(removed) == 3 - res.k, msgs
 
 
 def test_min_proportion_keeps_point_mass():
