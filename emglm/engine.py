@@ -150,6 +150,13 @@ class MixtureEngine:
         self._blocks = row_blocks(self.n, SWEEP_ROWS)
         self.n_jobs = check_n_jobs(n_jobs)
 
+    def __setstate__(self, state):
+        # results pickled before the row passes ran in blocks lack these two attributes
+        self.__dict__.update(state)
+        self.__dict__.setdefault("n_jobs", 1)
+        if "_blocks" not in self.__dict__:
+            self._blocks = row_blocks(self.n, SWEEP_ROWS)
+
     # ------------------------------------------------------------------ pieces
     def unpack(self, theta) -> Params:
         return self.layout.unpack(theta)

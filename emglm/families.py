@@ -33,6 +33,8 @@ SUPPORTED_FAMILIES = (
     smf.Tweedie,
 )
 
+_EPS = np.finfo(float).eps
+
 # families whose dispersion is estimated; the others have phi = 1
 _SCALED = (smf.Gaussian, smf.Gamma, smf.InverseGaussian, smf.Tweedie)
 
@@ -196,7 +198,9 @@ class FamilyAdapter:
             # statsmodels' Gamma loglike_obs with nu = 1/scale, written out because it
             # recomputes log(y) and gammaln(nu) for every row (three times our cost)
             nu = 1.0 / np.asarray(scale, dtype=float)
-            r = y / mu
+            # y / mu clipped below at machine epsilon, as statsmodels does (mu < 0 or inf
+            # under the inverse-power link would otherwise give NaN or -inf)
+            r = np.clip(y / mu, _EPS, np.inf)
             return nu * (np.log(r) - r) + (nu * np.log(nu) - special.gammaln(nu)) - const
         if const is not None and isinstance(fam, smf.InverseGaussian):
             r = y - mu

@@ -329,8 +329,9 @@ class EMGLM:
         n_jobs : int, optional
             Threads for the passes over the rows (E-step, IRLS weights and Gram products),
             which share blocks of rows out over the cores; None or -1 (default) uses every
-            core available to the process, 1 runs in the calling thread. The estimates do
-            not depend on it: block sums are always added in the same order.
+            core available to the process, 1 runs in the calling thread. BLAS is held to
+            one thread during the fit. The estimates do not depend on ``n_jobs``: block
+            sums are always added in the same order.
 
         Returns
         -------
@@ -367,7 +368,8 @@ class EMGLM:
             raise ValueError("warmup and start_params cannot be combined: the warm-up chooses the start")
         from .parallel import blas_limit
 
-        # the row passes run in threads of their own: BLAS keeps to one (no oversubscription)
+        # BLAS keeps to one thread for the whole fit: the row passes have threads of their own,
+        # and a single-threaded BLAS sums long dot products the same way for every n_jobs
         with blas_limit(self._n_jobs):
             if warm is not None:
                 thetas, warm_info = warmup_starts(self, engine, warm, rng, progress=progress)

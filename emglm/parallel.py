@@ -78,23 +78,41 @@ def _pool(n):
         return pool
 
 
-def blas_limit(n_jobs):
-    """Context holding BLAS to one thread when the row passes use ``n_jobs`` > 1 threads.
+_HOLD = {"count": 0, "limiter": None}  # fits (and passes) currently holding BLAS to one thread
 
-    A fit enters it once: OpenBLAS threads woken by a small product between passes keep
-    spinning for a while and would compete with the row-pass threads for the cores.
+
+@contextlib.contextmanager
+def blas_limit(n_jobs=None):
+    """Context holding BLAS to one thread (whatever ``n_jobs``: see below).
+
+    A fit enters it once. With threads, OpenBLAS threads woken by a small product between
+    passes keep spinning and would compete with the row-pass threads for the cores; and
+    with or without threads, a threaded BLAS splits long dot products (``w @ ll`` and the
+    dispersion sums, n > 1e4) differently from a single-threaded one, so holding it to one
+    thread in every fit is what makes the estimates identical for every ``n_jobs``.
+    The limit is counted: concurrent fits share it, and the original BLAS setting comes back
+    when the last one leaves (threadpoolctl's own limits, nested out of order, would leave
+    BLAS at one thread).
 
     Examples
     --------
-    >>> with blas_limit(2):
+    >>> with blas_limit():
     ...     pass
     """
-    if int(n_jobs) <= 1:
-        return contextlib.nullcontext()
     with _LOCK:
-        if not _CONTROLLER:
-            _CONTROLLER.append(ThreadpoolController())
-    return _CONTROLLER[0].limit(limits=1, user_api="blas")
+        if _HOLD["count"] == 0:
+            if not _CONTROLLER:
+                _CONTROLLER.append(ThreadpoolController())
+            _HOLD["limiter"] = _CONTROLLER[0].limit(limits=1, user_api="blas")
+        _HOLD["count"] += 1
+    try:
+        yield
+    finally:
+        with _LOCK:
+            _HOLD["count"] -= 1
+            if _HOLD["count"] == 0:
+                _HOLD["limiter"].restore_original_limits()
+                _HOLD["limiter"] = None
 
 
 def map_blocks(fn, blocks, n_jobs=1):

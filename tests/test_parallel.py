@@ -156,3 +156,70 @@ def test_threads_work_in_a_forked_child(monkeypatch):
     with multiprocessing.get_context("fork").Pool(1) as pool:
         child = pool.apply_async(_fit_llf_in_child, (None,)).get(timeout=120)
     assert child == parent
+
+
+def test_large_weighted_and_dispersion_fits_identical_for_any_n_jobs():
+    """Above 1e4 rows a threaded BLAS splits long dot products (w @ ll, dispersion sums)."""
+    rng = np.random.default_rng(5)
+    n = 30_000
+    x = rng.normal(size=n)
+    X = np.column_stack([np.ones(n), x])
+    z = rng.uniform(size=n) < 0.5
+    y = rng.gamma(3.0, np.exp(np.where(z, 0.5 + 0.3 * x, 1.5 - 0.2 * x)) / 3.0)
+    w = rng.integers(1, 4, size=n).astype(float)
+    fits = []
+    for n_jobs in (1, 2):
+        model = EMGLM(y, X, k=2, family=FAM.Gamma(FAM.links.Log()), weights=w)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fits.append(model.fit(n_jobs=n_jobs, maxiter=30))
+    np.testing.assert_array_equal(fits[1].theta, fits[0].theta)
+    assert fits[1].llf == fits[0].llf
+
+
+def test_blas_limit_restored_when_fits_overlap_out_of_order():
+    from threadpoolctl import threadpool_info
+
+    from emglm.parallel import blas_limit
+
+    def blas_threads():
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    before = blas_threads()
+    a = blas_limit()
+    b = blas_limit()
+    a.__enter__()
+    b.__enter__()
+    assert all(t == 1 for t in blas_threads())
+    a.__exit__(None, None, None)  # the first fit ends while the second still runs
+    assert all(t == 1 for t in blas_threads())
+    b.__exit__(None, None, None)
+    assert blas_threads() == before
+
+
+def test_gamma_loglike_equals_statsmodels_outside_the_mean_space():
+    from emglm.families import FamilyAdapter
+
+    y = np.array([1.0, 2.0, 0.5, 3.0, 1.5])
+    mu = np.array([0.5, -0.5, 1e-300, np.inf, 3.0])
+    fam = FAM.Gamma()
+    fa = FamilyAdapter(fam, y, np.ones(5))
+    scale = np.array([0.5, 1.0, 2.0, 0.7, 1.3])
+    with np.errstate(all="ignore"):
+        np.testing.assert_allclose(fa.loglike(np.zeros(5), mu, scale), fam.loglike_obs(y, mu, 1.0, scale),
+                                   rtol=1e-12)
+
+
+def test_results_pickled_without_block_attributes_still_load(tmp_path):
+    """Engines pickled before the blocked row passes had neither n_jobs nor _blocks."""
+    import pickle
+
+    res = _problem("poisson_offset_weights", n=300).fit()
+    eng = res._engine
+    state = dict(eng.__dict__)
+    del state["n_jobs"], state["_blocks"]
+    old = object.__new__(type(eng))
+    old.__setstate__(state)
+    again = pickle.loads(pickle.dumps(old))
+    es = again.estep(res.theta)
+    assert es.llf == pytest.approx(res.llf, rel=1e-12)
