@@ -23,7 +23,7 @@ side in this one run (never compare absolute times across machines):
 
 emglm runs with its default ``n_jobs=None`` (the row passes shared over every core, BLAS
 held to one thread meanwhile); the columns marked "1 thr" repeat the emglm timings with
-``n_jobs=1`` (emglm in one thread, BLAS free to thread as in the plain EM), so (a) and (c)
+``n_jobs=1`` (emglm in one thread; BLAS is held to one thread in every fit), so (a) and (c)
 are also shown without emglm's threads.
 
 Peak memory is measured with ``tracemalloc`` (numpy reports its buffers to it) in a separate
