@@ -72,6 +72,14 @@ def _to_float(name, obj):
         a = obj.to_numpy(dtype=float, na_value=np.nan)
         return a[:, 0] if squeeze else a
     arr = np.asarray(obj)
+    if arr.dtype.kind in "USO" and arr.size:
+        # numpy turns "1.5" into 1.5 silently: text is refused rather than guessed at
+        flat = arr.ravel()
+        text = flat[[isinstance(v, (str, bytes, np.str_, np.bytes_)) for v in flat]]
+        if text.size:
+            what = "the response must be numeric" if name == "endog" else "must be numeric"
+            raise TypeError(f"{name}: {what}, got text values such as {text[0]!r}; convert them "
+                            "to numbers first (e.g. with pandas.to_numeric)")
     if np.iscomplexobj(arr):
         raise TypeError(f"{name} must be real-valued, got complex values")
     try:

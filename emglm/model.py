@@ -169,6 +169,9 @@ class EMGLM:
 
         check_finite_density(self.family, self.endog, self.trials, self.freq_weights, self.endog_name,
                              offset=self.offset)
+        from .safeguards import check_response_spread
+
+        check_response_spread(self.family, self.endog, self.freq_weights, self.endog_name)
 
     @property
     def family_name(self):
@@ -228,6 +231,7 @@ class EMGLM:
             return [engine.fit_from_posterior(T) for T in initial_posteriors(engine, start, n_starts, rng)]
         base = self._engine(k=1, point_mass=None, mixing="equal")
         theta1 = base.fit_from_posterior(np.ones((self.exog.shape[0], 1)))
+        self._llf_one_component = float(base.objective(theta1))  # for emglm.safeguards
         P1 = base.unpack(theta1)
         if start_params is not None:
             return [self._theta_from_start_params(engine, start_params, P1)]
@@ -353,11 +357,12 @@ class EMGLM:
             raise ValueError(f"n_starts must be a positive integer, got {n_starts!r}")
         if isinstance(maxiter, bool) or not isinstance(maxiter, (numbers.Integral, np.integer)) or maxiter < 1:
             raise ValueError(f"maxiter must be a positive integer, got {maxiter!r}")
-        if not (isinstance(tol, numbers.Real) and tol > 0):
-            raise ValueError(f"tol must be a positive number, got {tol!r}")
+        from .safeguards import check_random_state_value, check_start_values, check_tol, warn_below_one_component
+
+        tol = check_tol(tol)
         if accelerate not in (None, "squarem"):
             raise ValueError(f"accelerate must be None or 'squarem', got {accelerate!r}")
-        rng = _check_random_state(random_state)
+        rng = _check_random_state(check_random_state_value(random_state))
         engine = self._engine()
         if start_params is None:
             self._validate_start(engine, start)
@@ -375,6 +380,7 @@ class EMGLM:
                 thetas, warm_info = warmup_starts(self, engine, warm, rng, progress=progress)
             else:
                 thetas, warm_info = self._start_vectors(engine, start, start_params, n_starts, rng), None
+            thetas = check_start_values(self, engine, thetas, given=start_params is not None)
             best = None
             start_engine = engine
             for theta0 in progress_iter(thetas, progress and len(thetas) > 1, "starts"):
@@ -391,6 +397,8 @@ class EMGLM:
                 "increase maxiter" + ("" if accelerate else " or try accelerate='squarem'"),
                 ConvergenceWarning, stacklevel=2,
             )
+        else:
+            warn_below_one_component(self, best.objective, tol)
         theta = engine.permute(best.params, engine.order(best.params))
         model = reduced_model(self, engine.k)
         warn_degenerate(diagnose(engine, theta, model.component_names[: engine.k]))
