@@ -77,8 +77,8 @@ def _to_float(name, obj):
         flat = arr.ravel()
         text = flat[[isinstance(v, (str, bytes, np.str_, np.bytes_)) for v in flat]]
         if text.size:
-            what = "the response must be numeric" if name == "endog" else "must be numeric"
-            raise TypeError(f"{name}: {what}, got text values such as {text[0]!r}; convert them "
+            what = f"{name} must be numeric" + (" (the response must be numeric)" if name == "endog" else "")
+            raise TypeError(f"{what}, got text values such as {str(text[0])!r}; convert them "
                             "to numbers first (e.g. with pandas.to_numeric)")
     if np.iscomplexobj(arr):
         raise TypeError(f"{name} must be real-valued, got complex values")

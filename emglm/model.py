@@ -401,7 +401,10 @@ class EMGLM:
             warn_below_one_component(self, best.objective, tol)
         theta = engine.permute(best.params, engine.order(best.params))
         model = reduced_model(self, engine.k)
-        warn_degenerate(diagnose(engine, theta, model.component_names[: engine.k]))
+        from .safeguards import fewer_components_hint
+
+        names = model.component_names[: engine.k]
+        warn_degenerate(diagnose(engine, theta, names) + fewer_components_hint(engine, theta, model, names))
         res = EMGLMResults(model, engine, theta, best, n_starts=len(thetas), cov_type=cov_type)
         res.warmup = warm_info
         return res
