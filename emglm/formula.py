@@ -68,8 +68,12 @@ def _one_sided(name, f):
     return f
 
 
-def _column_or_array(name, v, data):
-    """A column name of ``data`` or a per-row array; returned as a Series on data's index."""
+def _column_or_array(name, v, data, user_index=None):
+    """A column name of ``data`` or a per-row array; returned as a Series on data's index.
+
+    A pandas Series is matched to the rows by index label (``user_index``: the index of the
+    user's frame), as pandas aligns; an array pairs with the rows by position.
+    """
     if v is None:
         return None
     if isinstance(v, str):
@@ -77,8 +81,9 @@ def _column_or_array(name, v, data):
             raise KeyError(f"{name}: column {v!r} not found in data")
         return data[v]
     if isinstance(v, pd.Series):
-        if len(v) != len(data):
-            raise ValueError(f"{name} must have length {len(data)} (one value per row of data), got {len(v)}")
+        from .data import align_to_index
+
+        v = align_to_index(name, v, "data", data.index if user_index is None else user_index)
         return pd.Series(v.to_numpy(), index=data.index, name=v.name)
     a = np.asarray(v)
     if a.ndim != 1 or a.shape[0] != len(data):
@@ -108,6 +113,7 @@ def build_from_formula(cls, formula, data, k, family=None, offset=None, exposure
             raise TypeError(f"data must be a pandas DataFrame, got {type(data).__name__}")
     if missing not in ("drop", "raise", "none"):
         raise ValueError(f"missing must be one of ('drop', 'raise', 'none'), got {missing!r}")
+    user_index = data.index
     if not data.index.is_unique:
         # align by position; the user's frame is not touched
         data = data.reset_index(drop=True)
@@ -140,7 +146,7 @@ def build_from_formula(cls, formula, data, k, family=None, offset=None, exposure
                           return_type="dataframe", eval_env=eval_env)
         conc_info = Z.design_info
         pieces.append(Z.index)
-    extra = {name: _column_or_array(name, v, data) for name, v in
+    extra = {name: _column_or_array(name, v, data, user_index) for name, v in
              (("offset", offset), ("exposure", exposure), ("weights", weights), ("groups", groups))}
 
     keep = pieces[0]
