@@ -135,13 +135,26 @@ class EMGLM:
     @classmethod
     def from_formula(cls, formula, data, k, family=None, offset=None, exposure=None, weights=None,
                      mixing="estimate", missing="drop", concomitant=None, groups=None, fixed=None,
-                     point_mass=None, scale="component", **kwargs):
+                     point_mass=None, scale="component", eval_env=0, **kwargs):
         """Build a model from an R-style formula (patsy) and a DataFrame.
 
-        ``offset``, ``exposure`` and ``weights`` are arrays (or column names) aligned with
-        ``data``; ``concomitant`` and ``fixed`` are one-sided formulas (``"~ z1 + z2"``);
-        ``groups`` is a column name or an array. Binomial responses may be written
-        ``successes + failures ~ x``.
+        ``offset``, ``exposure``, ``weights`` and ``groups`` are column names or per-row
+        arrays: a pandas Series is matched to the rows of ``data`` by index label, a plain
+        array by position. ``concomitant`` and ``fixed`` are one-sided formulas
+        (``"~ z1 + z2"``). Binomial responses may be written ``successes + failures ~ x``.
+
+        ``eval_env`` is where names in the formula that are not columns of ``data`` are
+        looked up, as in statsmodels: an int, the depth of the calling frame (0, the
+        default: the code calling ``from_formula``; -1: no namespace at all), or a
+        ``patsy.EvalEnvironment``.
+
+        .. warning::
+           The terms of a formula are evaluated as Python code (``np.log(x)`` is a call), so
+           a formula can do anything Python can. Never pass a formula from an untrusted
+           source (a web form, a file you did not write) straight through: check it first
+           with :func:`emglm.formula_env.check_formulas` and evaluate it in
+           ``eval_env=emglm.formula_env.restricted_env()``, which is what the command line
+           does unless given ``--allow-code``.
 
         Examples
         --------
@@ -154,12 +167,13 @@ class EMGLM:
         array([[-2. ,  1. ],
                [-1. ,  1.9]])
         """
-        from .formula import build_from_formula
+        from .formula import build_from_formula, resolve_eval_env
 
         return build_from_formula(cls, formula, data, k, family=family, offset=offset,
                                   exposure=exposure, weights=weights, mixing=mixing,
                                   missing=missing, concomitant=concomitant, groups=groups,
-                                  fixed=fixed, point_mass=point_mass, scale=scale, **kwargs)
+                                  fixed=fixed, point_mass=point_mass, scale=scale,
+                                  eval_env=resolve_eval_env(eval_env), **kwargs)
 
     def _check_domain(self):
         from .families import FamilyAdapter
