@@ -63,19 +63,39 @@ def _numpy_proxy():
     return types.SimpleNamespace(**{name: getattr(np, name) for name in SAFE_NUMPY if hasattr(np, name)})
 
 
-def restricted_env(extra=None):
+def _refuse(name):
+    def refused(*args, **kwargs):
+        raise NameError(f"{name!r} is not available in a restricted formula")
+
+    return refused
+
+
+def restricted_env(extra=None, block_builtins=True):
     """A patsy EvalEnvironment holding only patsy's functions and the restricted ``np``.
+
+    With ``block_builtins`` (default), every Python builtin (``open``, ``__import__``,
+    ``eval``...) is shadowed by a function that refuses to run, since patsy evaluates
+    formula terms with Python's builtins in reach.
 
     Examples
     --------
     >>> env = restricted_env()
-    >>> [name in env.namespace for name in ("np", "C", "open", "__import__")]
-    [True, True, False, False]
+    >>> [name in env.namespace for name in ("np", "C", "center")]
+    [True, True, True]
+    >>> env.namespace["open"]("/etc/passwd")
+    Traceback (most recent call last):
+    ...
+    NameError: 'open' is not available in a restricted formula
     """
+    import builtins
+
     import patsy
     import patsy.builtins as pb
 
-    ns = {name: getattr(pb, name) for name in PATSY_FUNCTIONS if hasattr(pb, name)}
+    ns = {}
+    if block_builtins:
+        ns.update({name: _refuse(name) for name in dir(builtins) if name not in ("True", "False", "None")})
+    ns.update({name: getattr(pb, name) for name in PATSY_FUNCTIONS if hasattr(pb, name)})
     proxy = _numpy_proxy()
     ns.update(np=proxy, numpy=proxy)
     if extra:
