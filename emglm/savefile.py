@@ -133,7 +133,9 @@ def read_container(fname, what=None):
             with zipfile.ZipFile(io.BytesIO(data)) as zf:
                 if "manifest.json" not in zf.namelist():
                     raise EmglmFileError(f"{what} is not an emglm file (a zip without an emglm manifest)")
-        except zipfile.BadZipFile:
+        except EmglmFileError:
+            raise
+        except Exception:  # a damaged zip raises many kinds of errors: it is corrupted either way
             pass
         raise EmglmFileError(f"{what} is corrupted: its checksum does not match its contents")
     try:
@@ -157,7 +159,7 @@ def read_container(fname, what=None):
                 raw[name] = b
     except EmglmFileError:
         raise
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError) as exc:
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError, NotImplementedError) as exc:
         raise EmglmFileError(f"{what} is corrupted ({type(exc).__name__}: {exc})") from None
     doc = json.loads(raw.pop("doc.json"))
     arrays = {}
