@@ -245,3 +245,16 @@ def test_well_specified_k_no_bic_hint():
         warnings.simplefilter("always")
         EMGLM(y, np.ones((300, 1)), k=2).fit()
     assert not [w for w in rec if "BIC prefers" in str(w.message)]
+
+
+@pytest.mark.parametrize("offset", [np.r_[800.0, np.zeros(19)], np.r_[1e300, np.zeros(19)]])
+def test_offset_too_large_refused(offset):
+    y = np.arange(20.0) % 4
+    with pytest.raises(ValueError, match="offset/exposure: values too large in magnitude"):
+        EMGLM(y, np.ones((20, 1)), k=1, family=sm.families.Poisson(), offset=offset)
+
+
+def test_response_too_large_refused():
+    y = np.r_[1e308, np.arange(19.0) % 4]
+    with pytest.raises(ValueError, match="values too large in magnitude for the Poisson log-density"):
+        EMGLM(y, np.ones((20, 1)), k=1, family=sm.families.Poisson())

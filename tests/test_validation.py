@@ -1,6 +1,6 @@
 """Bad input gets a ValueError or TypeError naming the argument or column, before any fitting.
 
-Each row of the tables below is also listed in docs/bad_inputs.md.
+Each row of the tables below is also listed in docs/reliability.md.
 """
 
 import warnings
