@@ -418,7 +418,9 @@ class EMGLM:
         from .safeguards import fewer_components_hint
 
         names = model.component_names[: engine.k]
-        warn_degenerate(diagnose(engine, theta, names) + fewer_components_hint(engine, theta, model, names))
+        warn_degenerate(diagnose(engine, theta, names))
+        for msg in fewer_components_hint(engine, theta, model, names):
+            warnings.warn(msg, DegenerateComponentWarning, stacklevel=2)
         res = EMGLMResults(model, engine, theta, best, n_starts=len(thetas), cov_type=cov_type)
         res.warmup = warm_info
         return res
