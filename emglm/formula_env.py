@@ -35,7 +35,7 @@ import types
 
 import numpy as np
 
-__all__ = ["check_formulas", "restricted_env", "SAFE_NUMPY", "PATSY_FUNCTIONS"]
+__all__ = ["check_formulas", "restricted_env", "unsafe_construct", "SAFE_NUMPY", "PATSY_FUNCTIONS"]
 
 #: patsy's own formula functions and contrasts
 PATSY_FUNCTIONS = ("I", "Q", "C", "center", "standardize", "scale", "bs", "cr", "cc", "te",
@@ -114,6 +114,33 @@ def _factor_codes(formula):
                 yield code
 
 
+def unsafe_construct(node, columns=None):
+    """Why ``node`` (an AST node of a formula term) is refused, or None.
+
+    Besides names and attributes (checked by the callers): ``Q(...)`` must name a data column
+    by a string constant (``Q`` looks names up in the evaluation frame, whose globals hold
+    Python's builtins: ``Q('__builtins__')`` would reach ``eval``), and arithmetic that
+    builds huge values from constants alone (``9**9**9``, ``'a' * 10**10``) is refused.
+    ``columns``: the allowed column names, or None to refuse only names starting with ``_``.
+    """
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "Q":
+        args = list(node.args) + [kw.value for kw in node.keywords]
+        if len(args) != 1 or not (isinstance(args[0], ast.Constant) and isinstance(args[0].value, str)):
+            return "Q(...) with anything but one column name in quotes"
+        name = args[0].value
+        if (columns is not None and name not in columns) or (columns is None and name.startswith("_")):
+            return f"Q({name!r}), which is not a column of the data"
+    if isinstance(node, ast.BinOp):
+        const = [isinstance(v, ast.Constant) for v in (node.left, node.right)]
+        seq = [isinstance(v, (ast.List, ast.Tuple)) or isinstance(v, ast.Constant) and isinstance(v.value, (str, bytes))
+               for v in (node.left, node.right)]
+        if isinstance(node.op, (ast.Pow, ast.LShift)) and all(const):
+            return "arithmetic with ** or << on constants alone"
+        if isinstance(node.op, ast.Mult) and any(seq):
+            return "repetition of a string or list"
+    return None
+
+
 def _check_code(code, allowed, where):
     try:
         tree = ast.parse(code.strip(), mode="eval")
@@ -123,6 +150,9 @@ def _check_code(code, allowed, where):
     # names first: "'__import__' is not allowed" says more than the attribute taken of it
     nodes.sort(key=lambda nd: not isinstance(nd, ast.Name))
     for node in nodes:
+        why = unsafe_construct(node, allowed - set(PATSY_FUNCTIONS) - {"np", "numpy"})
+        if why:
+            raise ValueError(f"{where}: {why} is not allowed in a formula here ({_HINT})")
         if isinstance(node, _FORBIDDEN_NODES):
             raise ValueError(f"{where}: {type(node).__name__.lower()} expressions are not allowed in a "
                              f"formula here ({_HINT})")

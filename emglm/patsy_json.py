@@ -175,7 +175,7 @@ def design_info_from_json(doc):
 
 
 def _check_code(code, transforms, where):
-    from .formula_env import SAFE_NUMPY
+    from .formula_env import SAFE_NUMPY, unsafe_construct
     from .savefile import EmglmFileError
 
     try:
@@ -183,8 +183,10 @@ def _check_code(code, transforms, where):
     except SyntaxError:
         raise EmglmFileError(f"{where}: the stored term {code!r} is not a valid expression") from None
     for node in ast.walk(tree):
-        bad = None
-        if isinstance(node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp,
+        bad = unsafe_construct(node)
+        if bad:
+            pass
+        elif isinstance(node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp,
                              ast.NamedExpr, ast.Starred, ast.Await, ast.Yield, ast.YieldFrom)):
             bad = type(node).__name__.lower()
         elif isinstance(node, ast.Attribute):

@@ -39,6 +39,10 @@ def _run(argv):
     "np.save('{f}', x)",
     "I((lambda: __import__('os').system('touch {f}'))())",
     "C(x).__class__.__init__.__globals__['os'].system('touch {f}')",
+    # Q looks names up in the evaluation frame, whose globals hold Python's builtins
+    "I(Q('__builtins__')['eval'](\"__import__('os').system('touch {f}')\"))",
+    "I(9**9**9)",  # would run for ever: refused before evaluation
+    "I(len('a' * 10**10))",
 ])
 def test_cli_refuses_code_and_runs_nothing(csv, tmp_path, payload):
     target = tmp_path / "x"
