@@ -225,8 +225,8 @@ def _model_state(model, remove_data, arrays):
             doc[name] = {"list": list(v)}
         else:
             skipped.append(name)  # caches and helpers that are rebuilt on use
-    doc["_var_floor_value"] = {"value": model._var_floor() if not remove_data else
-                               getattr(model, "_var_floor_value", None)}
+    model._var_floor()  # the dispersion floor comes from the data: computed while they are here
+    doc["_var_floor_value"] = {"value": getattr(model, "_var_floor_value", None)}
     return doc
 
 
