@@ -248,7 +248,7 @@ def run_problem(make, n, sm_iters, out):
                          itsq=res_sq.n_iter, llfsq=res_sq.llf))
     # (c) and time per iteration: a few EM map evaluations from the labels start
     res = rows[0]["res"]
-    eng = res._engine
+    eng = res.mixture
     theta0 = model._start_vectors(eng, labels, None, 1, np.random.default_rng(0))[0]
     n_map = 6
 
@@ -298,12 +298,12 @@ def _default_posterior(model):
     """The initial posterior of emglm's default start (what ``fit()`` computes first)."""
     from emglm.starts import initial_posteriors
 
-    base = model._engine(k=1, point_mass=None, mixing="equal")
+    base = model.make_mixture(k=1, point_mass=None, mixing="equal")
     P1 = base.unpack(base.fit_from_posterior(np.ones((model.exog.shape[0], 1))))
     fam = base.fam
     mu = fam.mean(base.linear_predictors(P1)[:, 0])
     resid = (fam.y - mu) * np.sqrt(fam.trials / fam.family.variance(mu))
-    return initial_posteriors(model._engine(), "fit", 1, np.random.default_rng(0), base_resid=resid)[0]
+    return initial_posteriors(model.make_mixture(), "fit", 1, np.random.default_rng(0), base_resid=resid)[0]
 
 
 # --------------------------------------------------------------------------- report

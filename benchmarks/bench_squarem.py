@@ -84,7 +84,7 @@ def part1():
     ratios = []
     for name, fam, X, endog, z, k in overlapping():
         model = EMGLM(endog, X, k=k, family=fam)
-        eng = model._engine()
+        eng = model.make_mixture()
         theta0 = model._start_vectors(eng, "fit", None, 1, np.random.default_rng(0))[0]
         ref = []
         for acc in ("squarem", None):

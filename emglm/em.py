@@ -149,6 +149,7 @@ def run(
     accelerate: Optional[str] = None,
     in_domain: Optional[Callable[[np.ndarray], bool]] = None,
     keep_history: bool = True,
+    callback: Optional[Callable[[np.ndarray], bool]] = None,
 ) -> EMResult:
     """Iterate a fixed-point (EM) map to convergence.
 
@@ -178,6 +179,9 @@ def run(
         ``x -> bool``, whether a vector is a valid parameter.
     keep_history : bool
         Keep every accepted vector in ``history`` (set False for huge vectors).
+    callback : callable, optional
+        ``x -> bool``, called with every accepted vector; a true result ends the run there
+        (``converged`` is then False). Used to remove vanishing mixture components.
 
     Returns
     -------
@@ -282,6 +286,8 @@ def run(
                 step_max *= _STEP_FACTOR
             x, f_x = x_new, f_new
         accept(x, f_x)
+        if callback is not None and callback(x):
+            break
         if accelerate is None:
             step = float(np.linalg.norm(x - x_old))
             if last_step is not None and last_step > _noise_floor(x_old) and step > _noise_floor(x):

@@ -107,6 +107,8 @@ class FamilyAdapter:
         # exact types: Probit, Cauchy and CLogLog subclass Logit in statsmodels
         self._canonical_logit = isinstance(family, smf.Binomial) and type(self.link) is sml.Logit
         self._canonical_log = isinstance(family, smf.Poisson) and type(self.link) is sml.Log
+        #: canonical Poisson-log or Binomial-logit link (``d log f / d eta = trials (y - mu)``)
+        self.canonical = self._canonical_log or self._canonical_logit
         # Gaussian with identity link: the weighted least-squares step maximises the
         # component's weighted log-likelihood exactly, so no step-halving check is needed
         self.exact_wls = isinstance(family, smf.Gaussian) and type(self.link) is sml.Identity

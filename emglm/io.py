@@ -66,6 +66,15 @@ def _patsy_env():
     return patsy.EvalEnvironment([ns])
 
 
+class _Unpickler(pickle.Unpickler):
+    """Unpickler that maps the numerical core of emglm 0.1.0 files to a stand-in."""
+
+    def find_class(self, module, name):
+        if module == "emglm.engine":  # MixtureEngine and its cached _EStep
+            return _OldEngine
+        return super().find_class(module, name)
+
+
 class _Pickler(pickle.Pickler):
     """Pickler writing patsy objects (which refuse pickling) field by field."""
 
@@ -177,20 +186,8 @@ def _strip(res):
     m.data = None
     new.model = m
 
-    eng = copy.copy(res._engine)
-    for name in ("X", "D", "U", "Z", "offset", "w", "unit_w", "groups", "_pm_log"):
-        if hasattr(eng, name):
-            setattr(eng, name, _empty_like_rows(getattr(eng, name)))
-    eng._S = None
-    eng._cache = {}
-    eng._pending = None
-    fam = copy.copy(eng.fam)
-    fam.y = fam.y[:0]
-    fam.trials = fam.trials[:0]
-    fam.const = None if fam.const is None else fam.const[:0]
-    eng.fam = fam
-    eng.y = fam.y
-    new._engine = eng
+    new.mixture = m.make_mixture(k=res.k)
+    new.mixture.n_jobs = 1
     return new
 
 
@@ -255,12 +252,30 @@ def load(fname):
     True
     """
     if hasattr(fname, "read"):
-        obj = pickle.load(fname)
+        obj = _Unpickler(fname).load()
     else:
         if not isinstance(fname, (str, os.PathLike)):
             raise TypeError(f"fname must be a path or a binary file object, got {type(fname).__name__}")
         with open(fname, "rb") as fh:
-            obj = pickle.load(fh)
+            obj = _Unpickler(fh).load()
     if not isinstance(obj, EMGLMResults):
         raise TypeError(f"{fname!r} does not hold emglm results (found {type(obj).__name__})")
-    return obj
+    return _upgrade(obj)
+
+
+class _OldEngine:
+    """Stand-in for the numerical core of files written by emglm 0.1.0 (``emglm.engine``)."""
+
+    def __setstate__(self, state):
+        if isinstance(state, tuple):  # (dict, slots) of classes with __slots__
+            state = {**(state[0] or {}), **(state[1] or {})}
+        self.__dict__.update(state)
+
+
+def _upgrade(res):
+    """Rebuild the numerical mixture of results written by emglm 0.1.0 from their model."""
+    if "mixture" not in res.__dict__ and "_engine" in res.__dict__:
+        old = res.__dict__.pop("_engine")
+        res.mixture = res.model.make_mixture(k=res.k, var_floor=getattr(old, "var_floor", None))
+        res._es = None
+    return res

@@ -105,10 +105,10 @@ def _formula_data(res, df, offset, exposure, groups):
 
 def _predict_data(res, exog, offset, exposure, endog, fixed, concomitant, groups):
     """Design pieces for :func:`predict` (validated before any numerical work)."""
-    m, eng = res.model, res._engine
+    m, eng = res.model, res.mixture
     if exog is None and all(v is None for v in (offset, exposure, endog, fixed, concomitant, groups)):
         return dict(X=m.exog, U=m.fixed_exog, Z=m.concomitant_exog, offset=m.offset, y=m.endog,
-                    trials=m.trials, groups=m.group_codes, index=m.row_index, T=res._es.T)
+                    trials=m.trials, groups=m.group_codes, index=m.row_index, T=res.e_step.T)
     if exog is None:
         off = m.offset if offset is None and exposure is None else _new_offset(offset, exposure, m.exog.shape[0], None)
         return dict(X=m.exog, U=m.fixed_exog, Z=m.concomitant_exog, offset=off, y=m.endog,
@@ -142,13 +142,13 @@ def _posterior(res, d, Eta, Mu, prior):
     """Posterior of new rows with a known response (per group when ``groups`` is given)."""
     from .families import FamilyAdapter
 
-    eng, k = res._engine, res.k
+    eng, k = res.mixture, res.k
     fa = FamilyAdapter(res.family, d["y"], d["trials"])
     fa.check_endog("endog")
     L = np.empty((Eta.shape[0], eng.K))
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for j in range(k):
-            L[:, j] = fa.loglike(Eta[:, j], Mu[:, j], res._P.scale[j])
+            L[:, j] = fa.loglike(Eta[:, j], Mu[:, j], res.unpacked.scale[j])
         if eng.K > k:
             L[:, k] = np.where(d["y"] == res.model.point_mass, 0.0, -np.inf)
         logp = np.log(prior)
@@ -186,7 +186,7 @@ def predict(res, exog=None, which="pooled", offset=None, exposure=None, *, endog
     if which not in PREDICT_WHICH:
         raise ValueError(f"which must be one of {PREDICT_WHICH}, got {which!r}")
     d = _predict_data(res, exog, offset, exposure, endog, fixed, concomitant, groups)
-    eng, P, k = res._engine, res._P, res.k
+    eng, P, k = res.mixture, res.unpacked, res.k
     Eta = d["X"] @ P.beta.T + d["offset"][:, None]
     if eng.q:
         Eta = Eta + (d["U"] @ P.delta)[:, None]

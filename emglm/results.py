@@ -63,7 +63,7 @@ class EMGLMResults:
 
         self.cov_type = check_cov_type(cov_type)
         self.model = model
-        self._engine = engine
+        self.mixture = engine
         self.theta = np.asarray(theta, dtype=float)
         self._em = em_result
         self.n_iter = int(em_result.n_iter)
@@ -81,7 +81,19 @@ class EMGLMResults:
     # ------------------------------------------------------------------ parameters
     @property
     def _P(self):
-        return self._engine.unpack(self.theta)
+        return self.mixture.unpack(self.theta)
+
+    @property
+    def unpacked(self):
+        """The estimate as ``Params(beta (k, p), delta (q,), scale (k,), gamma (K-1, r))``."""
+        return self._P
+
+    @property
+    def e_step(self):
+        """The E-step at the estimate (:class:`emglm.mixture.EStep`: posteriors, llf, ...)."""
+        if self._es is None:
+            self._es = self.mixture.estep(self.theta)
+        return self._es
 
     @property
     def component_names(self):
@@ -95,7 +107,7 @@ class EMGLMResults:
     @cached_property
     def params(self):
         P = self._P
-        k, K = self.k, self._engine.K
+        k, K = self.k, self.mixture.K
         vals = np.full((len(self.param_names), K), np.nan)
         vals[: P.beta.shape[1], :k] = P.beta.T
         if P.delta.size:
@@ -105,12 +117,12 @@ class EMGLMResults:
     @cached_property
     def prior(self):
         """Prior class probabilities per unit (row, or group), (units, K)."""
-        lp = self._engine.log_prior(self._P)
-        return np.broadcast_to(np.exp(lp), (self._engine.G, self._engine.K))
+        lp = self.mixture.log_prior(self._P)
+        return np.broadcast_to(np.exp(lp), (self.mixture.G, self.mixture.K))
 
     @cached_property
     def proportions(self):
-        uw = self._engine.unit_w
+        uw = self.mixture.unit_w
         pi = (uw @ self.prior) / uw.sum()
         return pd.Series(pi, index=self.component_names, name="proportion")
 
@@ -120,13 +132,13 @@ class EMGLMResults:
 
     @cached_property
     def posterior(self):
-        return pd.DataFrame(self._es.T, index=self.model.row_index, columns=self.component_names)
+        return pd.DataFrame(self.e_step.T, index=self.model.row_index, columns=self.component_names)
 
     # ------------------------------------------------------------------ criteria
     @property
     def df_model(self):
         """Number of free parameters (coefficients, dispersions, mixing parameters)."""
-        return int(self._engine.layout.size)
+        return int(self.mixture.layout.size)
 
     @property
     def nobs_effective(self):
@@ -144,10 +156,10 @@ class EMGLMResults:
     @property
     def entropy(self):
         """Classification entropy ``-sum_u w_u sum_j T_uj log T_uj`` (units: rows or groups)."""
-        Tu = self._es.Tunit
+        Tu = self.e_step.Tunit
         with np.errstate(divide="ignore", invalid="ignore"):
             e = -np.where(Tu > 0, Tu * np.log(Tu), 0.0).sum(axis=1)
-        return float(self._engine.unit_w @ e)
+        return float(self.mixture.unit_w @ e)
 
     @property
     def icl(self):
@@ -168,13 +180,13 @@ class EMGLMResults:
         s = Tg.sum(axis=1, keepdims=True)
         Tg = np.divide(Tg, s, out=np.full_like(Tg, 1.0 / k), where=s > 0)
         eta = np.sum(Tg * Eta, axis=1)
-        mu = self._engine.fam.mean(eta)
+        mu = self.mixture.fam.mean(eta)
         phi = 1.0 / np.sum(Tg / scale[None, :], axis=1)
         return eta, mu, phi
 
     @cached_property
     def _pooled_train(self):
-        return self._pooled(self._es.T, self._es.Eta, self._P.scale)
+        return self._pooled(self.e_step.T, self.e_step.Eta, self._P.scale)
 
     @property
     def fittedvalues(self):
@@ -184,7 +196,7 @@ class EMGLMResults:
     @cached_property
     def llf_pooled(self):
         eta, mu, phi = self._pooled_train
-        ll = self._engine.fam.loglike(eta, mu, phi)
+        ll = self.mixture.fam.loglike(eta, mu, phi)
         return float(self.model.freq_weights @ ll)
 
     # ------------------------------------------------------------------ inference
@@ -196,7 +208,7 @@ class EMGLMResults:
         ``(compj, "scale")`` or ``("shared", "scale")``; mixing logits (versus the first
         class) ``("mixing", "compj:term")`` with term ``Intercept`` for constant proportions.
         """
-        m, lay = self.model, self._engine.layout
+        m, lay = self.model, self.mixture.layout
         comps = list(self.component_names)
         labels = [(c, t) for c in comps[: self.k] for t in m.exog_names]
         labels += [("shared", t) for t in m.fixed_names]
@@ -205,7 +217,7 @@ class EMGLMResults:
         elif lay.n_scale:
             labels += [(c, "scale") for c in comps[: self.k]]
         if lay.n_gamma:
-            znames = list(m.concomitant_names) if self._engine.Z is not None else ["Intercept"]
+            znames = list(m.concomitant_names) if self.mixture.Z is not None else ["Intercept"]
             labels += [("mixing", f"{c}:{t}") for c in comps[1:] for t in znames]
         return labels
 
@@ -213,8 +225,7 @@ class EMGLMResults:
     def _cov(self):
         from .inference import covariance
 
-        out = covariance(self._engine, self.theta, self.cov_type)
-        self._es = self._engine.estep(self.theta)
+        out = covariance(self.mixture, self.theta, self.cov_type)
         self._cov_pd = out["positive_definite"]
         return out
 
@@ -225,7 +236,7 @@ class EMGLMResults:
 
     @cached_property
     def _scale_mask(self):
-        lay = self._engine.layout
+        lay = self.mixture.layout
         mask = np.zeros(lay.size, dtype=bool)
         mask[lay.slices[2]] = True
         return mask
@@ -254,7 +265,7 @@ class EMGLMResults:
 
     def _like_params(self, flat):
         """Place a flat (theta-ordered) vector of per-coefficient values into a params-shaped frame."""
-        lay, k = self._engine.layout, self.k
+        lay, k = self.mixture.layout, self.k
         out = np.full(self.params.shape, np.nan)
         sb, sd, _, _ = lay.slices
         out[: lay.p, :k] = flat[sb].reshape(k, lay.p).T
@@ -304,7 +315,7 @@ class EMGLMResults:
     @cached_property
     def bse_scale(self):
         """Standard errors of the dispersions (delta method; NaN when not estimated)."""
-        lay = self._engine.layout
+        lay = self.mixture.layout
         se = np.full(self.k, np.nan)
         if lay.n_scale:
             sl = self._bse_flat[lay.slices[2]]
@@ -314,7 +325,7 @@ class EMGLMResults:
     @cached_property
     def bse_proportions(self):
         """Standard errors of ``proportions`` by the delta method (NaN for ``mixing="equal"``)."""
-        eng, lay = self._engine, self._engine.layout
+        eng, lay = self.mixture, self.mixture.layout
         K = eng.K
         if not lay.n_gamma:
             return pd.Series(np.full(K, np.nan), index=self.component_names, name="bse_proportion")
@@ -410,7 +421,7 @@ class EMGLMResults:
     def _prior_rows(self):
         """(n, K) prior class probabilities of each training row."""
         pr = np.asarray(self.prior)
-        return pr[self._engine.groups] if self._engine.groups is not None else pr
+        return pr[self.mixture.groups] if self.mixture.groups is not None else pr
 
     @property
     def _resid_index(self):
@@ -475,7 +486,7 @@ class EMGLMResults:
         """
         from .residuals import quantile_residuals
 
-        m, es = self.model, self._es
+        m, es = self.model, self.e_step
         r = quantile_residuals(m.family, m.endog, m.trials, np.asarray(es.Mu), self._P.scale,
                                self._prior_rows, m.point_mass, random_state)
         return pd.Series(r, index=self._resid_index, name="resid_quantile")
@@ -507,7 +518,7 @@ class EMGLMResults:
 
         m = self.model
         if method == "mixture":
-            mean, var = mixture_moments(m.family, m.trials, np.asarray(self._es.Mu), self._P.scale,
+            mean, var = mixture_moments(m.family, m.trials, np.asarray(self.e_step.Mu), self._P.scale,
                                         self._prior_rows, m.point_mass)
             with np.errstate(divide="ignore", invalid="ignore"):
                 r = (m.endog - mean) / np.sqrt(var)

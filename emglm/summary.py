@@ -119,7 +119,7 @@ def build_summary(res, alpha=0.05, title=None):
     # proportions and dispersions
     bp = res.bse_proportions
     sc, bs = res.scale, res.bse_scale
-    has_scale = res._engine.fam.has_scale
+    has_scale = res.mixture.fam.has_scale
     data = []
     for c in comps:
         row = [_fmt(prop[c], "#.4g"), _fmt(bp[c], "#.4g")]

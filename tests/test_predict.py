@@ -35,7 +35,7 @@ def _design(df):
 def _prior(res, df):
     gam = res.cov_params().loc["mixing"].index  # labels only
     assert list(gam) == ["comp2:Intercept", "comp2:w"]
-    P = res._P
+    P = res.unpacked
     e = P.gamma[0, 0] + P.gamma[0, 1] * df.w.to_numpy()
     p2 = special.expit(e)
     return np.column_stack([1 - p2, p2])
