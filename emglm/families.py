@@ -21,7 +21,7 @@ from scipy import optimize, special
 import statsmodels.genmod.families as smf
 import statsmodels.genmod.families.links as sml
 
-__all__ = ["FamilyAdapter", "family_name", "SUPPORTED_FAMILIES"]
+__all__ = ["FamilyAdapter", "family_name", "is_component_family", "check_family", "SUPPORTED_FAMILIES"]
 
 SUPPORTED_FAMILIES = (
     smf.Gaussian,
@@ -39,6 +39,18 @@ _EPS = np.finfo(float).eps
 _SCALED = (smf.Gaussian, smf.Gamma, smf.InverseGaussian, smf.Tweedie)
 
 
+def is_component_family(family) -> bool:
+    """Whether ``family`` makes its own components (an :class:`emglm.mixture.ComponentFamily`).
+
+    Examples
+    --------
+    >>> import statsmodels.api as sm
+    >>> is_component_family(sm.families.Poisson())
+    False
+    """
+    return callable(getattr(family, "make_component", None)) and not isinstance(family, type)
+
+
 def family_name(family) -> str:
     """Short name of a statsmodels family instance, e.g. ``'Poisson'``.
 
@@ -48,6 +60,8 @@ def family_name(family) -> str:
     >>> family_name(sm.families.Poisson())
     'Poisson'
     """
+    if is_component_family(family):
+        return str(getattr(family, "name", type(family).__name__))
     return type(family).__name__
 
 
@@ -60,6 +74,8 @@ def check_family(family):
     >>> check_family(sm.families.Gamma()).__class__.__name__
     'Gamma'
     """
+    if is_component_family(family):
+        return family
     if isinstance(family, type) and issubclass(family, smf.Family):
         raise TypeError(
             f"family must be a statsmodels family instance such as sm.families.{family.__name__}(), "
@@ -67,8 +83,8 @@ def check_family(family):
         )
     if not isinstance(family, smf.Family):
         raise TypeError(
-            "family must be a statsmodels family instance (e.g. sm.families.Poisson()), "
-            f"got {family!r}"
+            "family must be a statsmodels family instance (e.g. sm.families.Poisson()) or a "
+            f"component family (emglm.mixture.ComponentFamily), got {family!r}"
         )
     if not isinstance(family, SUPPORTED_FAMILIES):
         names = ", ".join(c.__name__ for c in SUPPORTED_FAMILIES)

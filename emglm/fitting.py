@@ -129,13 +129,26 @@ def one_component_fit(model, rows=None):
 
 
 def one_component_residuals(model, rows=None):
-    """Pearson residuals of the one-component fit (non-finite values set to 0)."""
+    """Residuals of the one-component fit (non-finite values set to 0) and its parameters.
+
+    Pearson residuals for GLMs; for other components the response minus the class mean
+    (or, without means, the row log-density), which orders rows the same way for splitting.
+    """
     base, theta1 = one_component_fit(model, rows)
-    fam = base.glm.fam
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # separated data
-        mu = fam.mean(base.linear_predictors(theta1)[:, 0])
-        resid = (fam.y - mu) * np.sqrt(fam.trials / fam.family.variance(mu))
-    return np.where(np.isfinite(resid), resid, 0.0), base.unpack(theta1)
+        if base.glm is not None:
+            fam = base.glm.fam
+            mu = fam.mean(base.linear_predictors(theta1)[:, 0])
+            resid = (fam.y - mu) * np.sqrt(fam.trials / fam.family.variance(mu))
+            P1 = base.unpack(theta1)
+        else:
+            comp, p = base.components[0], base.component_params(theta1)[0]
+            try:
+                resid = base.y - comp.mean(p, base.rows)[0]
+            except NotImplementedError:
+                resid = comp.evaluate(p, base.rows).logpdf[0]
+            P1 = None
+    return np.where(np.isfinite(resid), resid, 0.0), P1
 
 
 def theta_from_start_params(model, mix, start_params, P1):

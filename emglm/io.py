@@ -274,6 +274,9 @@ class _OldEngine:
 
 def _upgrade(res):
     """Rebuild the numerical mixture of results written by emglm 0.1.0 from their model."""
+    model = res.model
+    if "_design" in model.__dict__ and "design" not in model.__dict__:
+        model.design = model.__dict__.pop("_design")
     if "mixture" not in res.__dict__ and "_engine" in res.__dict__:
         old = res.__dict__.pop("_engine")
         res.mixture = res.model.make_mixture(k=res.k, var_floor=getattr(old, "var_floor", None))

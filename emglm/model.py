@@ -89,7 +89,8 @@ class EMGLM:
                                            and np.isfinite(point_mass)):
             raise TypeError(f"point_mass must be a finite number or None, got {point_mass!r}")
         self.formula = kwargs.pop("formula", None)
-        self._design = kwargs.pop("design", None)
+        #: the formula's design (rebuilds the matrices on new data), None for arrays
+        self.design = kwargs.pop("design", None)
         names = kwargs.pop("names", {})
         if kwargs:
             raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(kwargs))}")
@@ -157,8 +158,11 @@ class EMGLM:
                                   fixed=fixed, point_mass=point_mass, scale=scale, **kwargs)
 
     def _check_domain(self):
-        from .families import FamilyAdapter
+        from .families import FamilyAdapter, is_component_family
 
+        if is_component_family(self.family):
+            self.family.check_endog(self.endog, self.endog_name)
+            return
         FamilyAdapter(self.family, self.endog, self.trials).check_endog(self.endog_name)
         from .data import check_finite_density
 
@@ -215,14 +219,18 @@ class EMGLM:
         >>> mix.K, mix.size
         (2, 5)
         """
+        from .families import is_component_family
         from .mixture import GLMComponent, Mixture, PointMass, make_mixing
 
         if rows is None:
             rows = self.rows(concomitant=mixing is None)
         k = self.k if k is None else int(k)
         pm = self.point_mass if point_mass == "model" else point_mass
-        comps = [GLMComponent(self.family, rows, k, scale=self.scale_mode,
-                              var_floor=self.dispersion_floor() if var_floor is None else var_floor)]
+        floor = self.dispersion_floor() if var_floor is None else var_floor
+        if is_component_family(self.family):
+            comps = [self.family.make_component(rows, k, scale=self.scale_mode, var_floor=floor)]
+        else:
+            comps = [GLMComponent(self.family, rows, k, scale=self.scale_mode, var_floor=floor)]
         if pm is not None:
             comps.append(PointMass(pm, rows))
         K = k + (pm is not None)
@@ -239,9 +247,12 @@ class EMGLM:
 
     def dispersion_floor(self):
         """Dispersion floor against collapsing components (:mod:`emglm.degenerate`), or None."""
+        from .families import FamilyAdapter, is_component_family
+
+        if is_component_family(self.family):
+            return None
         if getattr(self, "_var_floor_value", None) is None:
             from .degenerate import dispersion_floor
-            from .families import FamilyAdapter
 
             fam = FamilyAdapter(self.family, self.endog, self.trials)
             self._var_floor_value = dispersion_floor(fam, self.freq_weights) if fam.has_scale else 0.0

@@ -77,7 +77,7 @@ def _new_offset(offset, exposure, n, df):
 def _formula_data(res, df, offset, exposure, groups):
     import patsy
 
-    des = res.model._design
+    des = res.model.design
     try:
         X = des.exog_matrix(df).to_numpy(dtype=float)
         U = des.fixed_matrix(df)
@@ -113,7 +113,7 @@ def _predict_data(res, exog, offset, exposure, endog, fixed, concomitant, groups
         off = m.offset if offset is None and exposure is None else _new_offset(offset, exposure, m.exog.shape[0], None)
         return dict(X=m.exog, U=m.fixed_exog, Z=m.concomitant_exog, offset=off, y=m.endog,
                     trials=m.trials, groups=m.group_codes, index=m.row_index)
-    if m._design is not None and isinstance(exog, (pd.DataFrame, dict)):
+    if m.design is not None and isinstance(exog, (pd.DataFrame, dict)):
         return _formula_data(res, pd.DataFrame(exog), offset, exposure, groups)
     X = _as2d("exog", exog)
     n = X.shape[0]
@@ -212,5 +212,5 @@ def predict(res, exog=None, which="pooled", offset=None, exposure=None, *, endog
     if which == "class":
         lab = np.asarray(res.component_names, dtype=object)[np.argmax(T, axis=1)]
         return pd.Series(pd.Categorical(lab, categories=res.component_names), index=idx, name="class")
-    eta, mu, _ = res._pooled(np.asarray(T), Eta, P.scale)
+    eta, mu, _ = res.pooled(np.asarray(T), Eta, P.scale)
     return pd.Series(eta if which == "linear" else mu, index=idx, name=which)

@@ -100,24 +100,30 @@ class EMGLMResults:
         return self.model.component_names
 
     @property
+    def _coef_table(self):
+        mix = self.mixture
+        names, vals = mix.components[0].coef_table(mix.component_params(self.theta)[0])
+        if names is None:  # a GLM: its design's terms, then shared terms
+            names = list(self.model.exog_names) + list(self.model.fixed_names)
+        return list(names), vals
+
+    @property
     def param_names(self):
         """Row labels of ``params``: component terms, then shared terms."""
-        return list(self.model.exog_names) + list(self.model.fixed_names)
+        return self._coef_table[0]
 
     @cached_property
     def params(self):
-        P = self._P
+        names, cvals = self._coef_table
         k, K = self.k, self.mixture.K
-        vals = np.full((len(self.param_names), K), np.nan)
-        vals[: P.beta.shape[1], :k] = P.beta.T
-        if P.delta.size:
-            vals[P.beta.shape[1]:, :k] = P.delta[:, None]
-        return pd.DataFrame(vals, index=self.param_names, columns=self.component_names)
+        vals = np.full((len(names), K), np.nan)
+        vals[:, :k] = cvals
+        return pd.DataFrame(vals, index=names, columns=self.component_names)
 
     @cached_property
     def prior(self):
         """Prior class probabilities per unit (row, or group), (units, K)."""
-        lp = self.mixture.log_prior(self._P)
+        lp = self.mixture.log_prior(self.theta)
         return np.broadcast_to(np.exp(lp), (self.mixture.G, self.mixture.K))
 
     @cached_property
@@ -128,7 +134,9 @@ class EMGLMResults:
 
     @cached_property
     def scale(self):
-        return pd.Series(self._P.scale, index=self.component_names[: self.k], name="scale")
+        mix = self.mixture
+        sc = mix.components[0].scale(mix.component_params(self.theta)[0])
+        return pd.Series(sc, index=self.component_names[: self.k], name="scale")
 
     @cached_property
     def posterior(self):
@@ -138,7 +146,7 @@ class EMGLMResults:
     @property
     def df_model(self):
         """Number of free parameters (coefficients, dispersions, mixing parameters)."""
-        return int(self.mixture.layout.size)
+        return int(self.mixture.size)
 
     @property
     def nobs_effective(self):
@@ -167,8 +175,12 @@ class EMGLMResults:
         return self.bic + 2.0 * self.entropy
 
     # ------------------------------------------------------------------ pooled predictions
-    def _pooled(self, T, Eta, scale):
-        """Pooled linear predictor, mean and dispersion (seed: theta_pooled = sum_j T_ij eta_ij).
+    def pooled(self, T, Eta, scale):
+        """Pooled linear predictor, mean and dispersion for posteriors ``T`` and linear predictors ``Eta``.
+
+        With a canonical link, pooling the component densities geometrically with weights
+        ``T_ij`` gives a density of the same family with natural parameter
+        ``theta_pooled = sum_j T_ij eta_ij``.
 
         The pooling runs over the GLM components with the posterior renormalised among them
         (a point mass has no linear predictor). The pooled dispersion is the harmonic
@@ -186,7 +198,7 @@ class EMGLMResults:
 
     @cached_property
     def _pooled_train(self):
-        return self._pooled(self.e_step.T, self.e_step.Eta, self._P.scale)
+        return self.pooled(self.e_step.T, self.e_step.Eta, self._P.scale)
 
     @property
     def fittedvalues(self):
@@ -208,16 +220,17 @@ class EMGLMResults:
         ``(compj, "scale")`` or ``("shared", "scale")``; mixing logits (versus the first
         class) ``("mixing", "compj:term")`` with term ``Intercept`` for constant proportions.
         """
-        m, lay = self.model, self.mixture.layout
+        m, mix = self.model, self.mixture
         comps = list(self.component_names)
-        labels = [(c, t) for c in comps[: self.k] for t in m.exog_names]
-        labels += [("shared", t) for t in m.fixed_names]
-        if lay.n_scale == 1:
-            labels.append(("shared", "scale"))
-        elif lay.n_scale:
-            labels += [(c, "scale") for c in comps[: self.k]]
-        if lay.n_gamma:
-            znames = list(m.concomitant_names) if self.mixture.Z is not None else ["Intercept"]
+        labels = []
+        for c, comp in enumerate(mix.components):
+            sl = mix.class_slice(c)
+            if hasattr(comp, "score_pieces"):  # a GLM: named by the design's terms
+                labels += comp.param_labels(comps[sl], m.exog_names, m.fixed_names)
+            else:
+                labels += comp.param_labels(comps[sl])
+        if mix.mixing.n_params:
+            znames = list(m.concomitant_names) if mix.mixing.name == "concomitant" else ["Intercept"]
             labels += [("mixing", f"{c}:{t}") for c in comps[1:] for t in znames]
         return labels
 
@@ -236,10 +249,15 @@ class EMGLMResults:
 
     @cached_property
     def _scale_mask(self):
-        lay = self.mixture.layout
-        mask = np.zeros(lay.size, dtype=bool)
-        mask[lay.slices[2]] = True
-        return mask
+        mix = self.mixture
+        return np.concatenate([c.log_scale_mask() for c in mix.components] +
+                              [np.zeros(mix.mixing.n_params, dtype=bool)])
+
+    @property
+    def params_flat(self):
+        """All estimates in one Series labelled (component, term), in ``cov_params()`` order
+        (dispersions as dispersions, mixing coefficients as multinomial logits)."""
+        return self._reported_params
 
     @cached_property
     def _reported_params(self):
@@ -265,13 +283,12 @@ class EMGLMResults:
 
     def _like_params(self, flat):
         """Place a flat (theta-ordered) vector of per-coefficient values into a params-shaped frame."""
-        lay, k = self.mixture.layout, self.k
-        out = np.full(self.params.shape, np.nan)
-        sb, sd, _, _ = lay.slices
-        out[: lay.p, :k] = flat[sb].reshape(k, lay.p).T
-        if lay.q:
-            out[lay.p:, :k] = flat[sd][:, None]
-        return pd.DataFrame(out, index=self.params.index, columns=self.params.columns)
+        out = pd.DataFrame(np.nan, index=self.params.index, columns=self.params.columns)
+        regression = list(self.component_names[: self.k])
+        for (owner, term), v in zip(self._theta_labels, flat):
+            if term in out.index and owner != "mixing":
+                out.loc[term, regression if owner == "shared" else owner] = v
+        return out
 
     @cached_property
     def _bse_flat(self):
@@ -315,30 +332,33 @@ class EMGLMResults:
     @cached_property
     def bse_scale(self):
         """Standard errors of the dispersions (delta method; NaN when not estimated)."""
-        lay = self.mixture.layout
         se = np.full(self.k, np.nan)
-        if lay.n_scale:
-            sl = self._bse_flat[lay.slices[2]]
-            se = self._P.scale * np.broadcast_to(sl, (self.k,))
+        labels = self._theta_labels
+        sc = self.scale
+        for i in np.flatnonzero(self._scale_mask):
+            owner = labels[i][0]
+            for j, c in enumerate(self.component_names[: self.k]):
+                if owner in (c, "shared"):
+                    se[j] = sc[c] * self._bse_flat[i]
         return pd.Series(se, index=self.component_names[: self.k], name="bse_scale")
 
     @cached_property
     def bse_proportions(self):
         """Standard errors of ``proportions`` by the delta method (NaN for ``mixing="equal"``)."""
-        eng, lay = self.mixture, self.mixture.layout
-        K = eng.K
-        if not lay.n_gamma:
+        eng = self.mixture
+        K, n_gamma = eng.K, eng.mixing.n_params
+        if not n_gamma:
             return pd.Series(np.full(K, np.nan), index=self.component_names, name="bse_proportion")
-        Z = np.ones((eng.G, 1)) if eng.Z is None else eng.Z
+        Z = eng.mixing.design(eng.rows)
         pi = np.asarray(self.prior)
         uw = eng.unit_w / eng.unit_w.sum()
-        J = np.zeros((K, lay.n_gamma))
-        r = lay.r
+        J = np.zeros((K, n_gamma))
+        r = eng.mixing.r
         for j in range(K):
             for l in range(1, K):
                 c = uw * pi[:, j] * ((j == l) - pi[:, l])
                 J[j, (l - 1) * r: l * r] = c @ Z
-        V = self.cov_theta[lay.slices[3], lay.slices[3]]
+        V = self.cov_theta[eng.gamma_slice, eng.gamma_slice]
         se = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", J, V, J), 0.0))
         return pd.Series(se, index=self.component_names, name="bse_proportion")
 
@@ -450,7 +470,7 @@ class EMGLMResults:
         ``sum_i w_i resid_deviance_i**2`` equals :attr:`deviance` (frequency weights count
         copies of a row, as in statsmodels).
         """
-        from .residuals import unit_deviance
+        from .mixture.glm_dist import unit_deviance
 
         m = self.model
         mu = self._pooled_train[1]
@@ -486,9 +506,7 @@ class EMGLMResults:
         """
         from .residuals import quantile_residuals
 
-        m, es = self.model, self.e_step
-        r = quantile_residuals(m.family, m.endog, m.trials, np.asarray(es.Mu), self._P.scale,
-                               self._prior_rows, m.point_mass, random_state)
+        r = quantile_residuals(self.mixture, self.theta, self._prior_rows, random_state)
         return pd.Series(r, index=self._resid_index, name="resid_quantile")
 
     @property
@@ -518,8 +536,7 @@ class EMGLMResults:
 
         m = self.model
         if method == "mixture":
-            mean, var = mixture_moments(m.family, m.trials, np.asarray(self.e_step.Mu), self._P.scale,
-                                        self._prior_rows, m.point_mass)
+            mean, var = mixture_moments(self.mixture, self.theta, self._prior_rows)
             with np.errstate(divide="ignore", invalid="ignore"):
                 r = (m.endog - mean) / np.sqrt(var)
         elif method == "pooled":

@@ -9,13 +9,13 @@
 :class:`Mixture` combines them into the E-step, the M-step and the EM map.
 """
 
-from .component import Component, Evaluation, SimpleComponent
+from .component import Component, ComponentFamily, Evaluation, SimpleComponent
 from .core import EStep, Mixture
 from .glm import GLMComponent
 from .mixing import ConcomitantMixing, ConstantMixing, EqualMixing, Mixing, make_mixing
 from .pointmass import PointMass
 from .rows import Rows
 
-__all__ = ["Component", "Evaluation", "SimpleComponent", "Mixture", "EStep", "GLMComponent",
+__all__ = ["Component", "ComponentFamily", "Evaluation", "SimpleComponent", "Mixture", "EStep", "GLMComponent",
            "PointMass", "Mixing", "EqualMixing", "ConstantMixing", "ConcomitantMixing",
            "make_mixing", "Rows"]

@@ -26,7 +26,7 @@ import abc
 
 import numpy as np
 
-__all__ = ["Component", "Evaluation", "SimpleComponent"]
+__all__ = ["Component", "ComponentFamily", "Evaluation", "SimpleComponent"]
 
 
 class Evaluation:
@@ -138,9 +138,23 @@ class Component(abc.ABC):
         """(n_classes,) dispersion of each class (ones when there is none)."""
         return np.ones(self.n_classes)
 
+    def log_scale_mask(self):
+        """Boolean mask of the parameters that are log dispersions (reported exponentiated)."""
+        return np.zeros(self.n_params, dtype=bool)
+
     def mean(self, params, rows):
         """(n_classes, n) mean of the response under each class."""
         raise NotImplementedError(f"{type(self).__name__} does not supply means")
+
+    def cdf(self, params, rows):
+        """``(F(y), F(y-))``, each (n_classes, n): the distribution function at the response
+        and just below it (equal for continuous responses), for quantile residuals."""
+        raise NotImplementedError(f"quantile residuals are not available for {type(self).__name__} "
+                                  "(no distribution function)")
+
+    def moments(self, params, rows):
+        """Mean and variance of the response under each class, each (n_classes, n)."""
+        raise NotImplementedError(f"{type(self).__name__} does not supply moments")
 
     def order_key(self, params, rows):
         """(n_classes,) value by which classes of this component are put in order."""
@@ -240,3 +254,28 @@ class SimpleComponent(Component):
 
     def permute(self, params, perm):
         return self._split(params)[np.asarray(perm)].ravel()
+
+
+class ComponentFamily(abc.ABC):
+    """What ``family=`` accepts besides a statsmodels family: a maker of components.
+
+    A statsmodels family describes one GLM; a ComponentFamily describes any other kind of
+    component. The model calls :meth:`make_component` with its data (a
+    :class:`~emglm.mixture.rows.Rows`) and the number of classes, and everything else (starts,
+    EM, standard errors, ordering of the classes) is generic.
+    """
+
+    #: short name shown in summaries
+    name = "Component"
+    #: whether the components have a dispersion reported as ``scale``
+    has_scale = False
+
+    @abc.abstractmethod
+    def make_component(self, rows, k, scale="component", var_floor=None) -> Component:
+        """The component of ``k`` classes bound to ``rows``."""
+
+    def check_endog(self, y, name="endog"):
+        """Raise ValueError (naming ``name``) when ``y`` is outside the support."""
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"

@@ -23,7 +23,7 @@ from ..families import FamilyAdapter
 from ..layout import Params
 from ..linalg import grams_blocked, solve_psd
 from .component import Component, Evaluation, wq_block
-from .glm_derivs import dlogf_deta, dlogf_dlogscale
+from .glm_dist import cdf, dlogf_deta, dlogf_dlogscale
 from .rows import ordered_sum
 
 __all__ = ["GLMComponent"]
@@ -111,6 +111,12 @@ class GLMComponent(Component):
 
     def scale(self, params):
         return self.unpack(params)[2]
+
+    def log_scale_mask(self):
+        mask = np.zeros(self.n_params, dtype=bool)
+        if self.n_scale:
+            mask[-self.n_scale:] = True
+        return mask
 
     # ------------------------------------------------------------------ row passes
     def _sweep(self, rows, beta, delta, scale=None, Wt=None, E=None, M=None):
@@ -291,6 +297,19 @@ class GLMComponent(Component):
     def mean(self, params, rows):
         beta, delta, _ = self.unpack(params)
         return self._sweep(rows, beta, delta)[1]
+
+    def cdf(self, params, rows):
+        """``(F(y), F(y-))`` of every class at its means, each (k, n)."""
+        M = self.mean(params, rows)
+        scale = self.scale(params)
+        out = [cdf(self.family, self.fam.y, M[j], scale[j], self.fam.trials) for j in range(self.k)]
+        return np.stack([a for a, _ in out]), np.stack([b for _, b in out])
+
+    def moments(self, params, rows):
+        """Mean and variance ``phi V(mu) / trials`` of every class, each (k, n)."""
+        M = self.mean(params, rows)
+        V = self.family.variance(M) * self.scale(params)[:, None] / self.fam.trials
+        return M, V
 
     def order_key(self, params, rows):
         """Weighted mean linear predictor (offset excluded) of each class."""

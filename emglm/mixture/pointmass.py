@@ -54,6 +54,13 @@ class PointMass(Component):
     def mean(self, params, rows):
         return np.full((1, rows.n), self.value)
 
+    def cdf(self, params, rows):
+        y = rows.y
+        return (y >= self.value).astype(float)[None, :], (y > self.value).astype(float)[None, :]
+
+    def moments(self, params, rows):
+        return np.full((1, rows.n), self.value), np.zeros((1, rows.n))
+
     def at_value(self, y):
         """Boolean mask of responses equal to the point."""
         return np.asarray(y) == self.value
