@@ -396,4 +396,7 @@ class EMGLM:
         warn_degenerate(diagnose(engine, theta, model.component_names[: engine.k]))
         res = EMGLMResults(model, engine, theta, best, n_starts=len(thetas), cov_type=cov_type)
         res.warmup = warm_info
+        from .concomitant import warn_mixing_separation
+
+        warn_mixing_separation(res)
         return res

@@ -7,10 +7,12 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from .concomitant import MixingParamsMixin
+
 __all__ = ["EMGLMResults"]
 
 
-class EMGLMResults:
+class EMGLMResults(MixingParamsMixin):
     """Results of :meth:`EMGLM.fit`.
 
     Components are ordered by increasing weighted mean linear predictor (offset excluded)
@@ -42,9 +44,18 @@ class EMGLMResults:
         Shaped like ``params`` (z statistics and normal p-values); shared terms repeat.
     bse_proportions, bse_scale : Series
         Delta-method standard errors of ``proportions`` and ``scale``.
+    mixing_params, bse_mixing : DataFrame
+        Multinomial-logit coefficients of the mixing model (terms x components, against
+        ``comp1``) and their standard errors.
+    fittedvalues : Series
+        Pooled mean ``g^-1(sum_j T_ij eta_ij)`` with the posterior ``T`` (it has seen the
+        response); ``predict()`` gives the marginal mean from the covariates alone.
     resid_response, resid_pearson, resid_deviance : Series
-        GLM residuals at the pooled mean (:mod:`emglm.residuals`); see also
-        ``resid_quantile()``, ``deviance``, ``pearson_chi2`` and ``dispersion_test()``.
+        GLM residuals at the pooled mean ``fittedvalues`` (emax.glm's definitions; they use
+        the posterior, hence the response, and are descriptive); see also
+        ``resid_quantile()`` (the mixture's own distribution with prior class
+        probabilities: standard normal under the model), ``deviance``, ``pearson_chi2`` and
+        ``dispersion_test()``.
 
     Examples
     --------
@@ -178,7 +189,13 @@ class EMGLMResults:
 
     @property
     def fittedvalues(self):
-        """Pooled mean ``mu_i = g^-1(sum_j T_ij eta_ij)`` on the training rows."""
+        """Pooled mean ``mu_i = g^-1(sum_j T_ij eta_ij)`` on the training rows.
+
+        ``T`` is the posterior, which has seen ``y_i``: this is a description of the fitted
+        rows (emax.glm's fitted values), not a prediction; ``y`` plotted against it hugs the
+        diagonal by construction. The prediction from the covariates alone is
+        ``predict(which="mean")`` (the marginal mean), which the diagnostic plots use.
+        """
         return pd.Series(self._pooled_train[1], index=self.model.row_index, name="fitted")
 
     @cached_property
@@ -356,32 +373,47 @@ class EMGLMResults:
         return self.summary().as_text()
 
     # ------------------------------------------------------------------ predict
-    def predict(self, exog=None, which="pooled", offset=None, exposure=None, *, endog=None,
+    def predict(self, exog=None, which="mean", offset=None, exposure=None, *, endog=None,
                 fixed=None, concomitant=None, groups=None):
         """Predictions on the training rows or on new data.
+
+        The default, ``which="mean"``, is the marginal mean ``E(y | x) = sum_j pi_ij mu_ij``:
+        it uses the covariates only (prior class probabilities ``pi_ij``, from the
+        concomitant model when there is one) and never reads the response, so it is the
+        prediction to score on a hold-out set. The posterior-weighted (pooled) prediction
+        has seen the response and must be asked for explicitly.
 
         Parameters
         ----------
         exog : DataFrame or array_like, optional
             New data. For formula models a DataFrame to which the formulas are re-applied
-            (categorical codings, transforms; a subset of the training levels is fine); the
-            response, if its columns are present, is used for posteriors. For array models
-            the component design (then pass ``fixed``/``concomitant`` designs when the model
-            has them, and ``endog`` for posteriors). None: the training rows.
+            (categorical codings, transforms; a subset of the training levels is fine); a
+            response column in it is ignored. For array models the component design (then
+            pass ``fixed``/``concomitant`` designs when the model has them). None: the
+            training rows.
         which : str
-            ``"pooled"``: the seed's pooled mean ``g^-1(sum_j T_ij eta_ij)``, T the posterior
-            when the response is known (training rows, or a frame containing it) and the
-            prior proportions otherwise (GLM components only, renormalised); ``"linear"``:
-            the pooled ``sum_j T_ij eta_ij``; ``"mean"``: the mixture mean
-            ``sum_j pi_ij mu_ij`` (point mass included); ``"components"``: (n, k) frame of
-            ``mu_ij``; ``"posterior"``: (n, K) posterior (needs the response); ``"class"``:
-            most probable class (posterior, or prior without response), a categorical Series.
+            ``"mean"`` (default): the marginal mean ``sum_j pi_ij mu_ij`` (point mass
+            included), Stata's ``predict, marginal``; ``"components"``: (n, k) frame of the
+            component means ``mu_ij``; ``"prior"``: (n, K) prior class probabilities
+            ``pi_ij``; ``"pooled"``: the pooled mean ``g^-1(sum_j T_ij eta_ij)`` with ``T``
+            the posterior class probabilities (needs the response: training rows or
+            ``endog=``; equals ``fittedvalues`` on the training rows); ``"linear"``: the
+            pooled linear predictor ``sum_j T_ij eta_ij`` (same condition);
+            ``"posterior"``: (n, K) posterior (same condition); ``"class"``: the most
+            probable class, a categorical Series (posterior when the response is given,
+            prior otherwise).
         offset, exposure : array_like or column name, optional
             For new data; as in statsmodels they default to none (zero offset) when ``exog``
             is given, and to the model's own on the training rows.
-        endog, fixed, concomitant, groups : optional
-            Response, shared-term design, concomitant design and group labels of new array
-            data (``groups``: a column name for formula frames).
+        endog : array_like, str or DataFrame, optional
+            Response of the rows predicted, for ``"pooled"``, ``"linear"``, ``"posterior"``
+            and ``"class"``: an array ((n, 2) successes and failures for Binomial), a column
+            name of ``exog``, or (formula models) a frame to which the formula's left-hand
+            side is applied, e.g. ``endog=new_frame``.
+        fixed, concomitant, groups : optional
+            Shared-term design, concomitant design and group labels of new array data
+            (``groups``: a column name for formula frames; rows of a group share their
+            posterior).
 
         Returns
         -------
@@ -395,10 +427,13 @@ class EMGLMResults:
         >>> df = pd.DataFrame({"x": rng.uniform(-1, 1, 400)})
         >>> df["y"] = rng.poisson(np.exp(np.where(rng.random(400) < 0.5, 2 + df.x, -df.x)))
         >>> res = EMGLM.from_formula("y ~ x", df, k=2, family=sm.families.Poisson()).fit()
-        >>> bool(np.allclose(res.predict(), res.fittedvalues))
+        >>> new = pd.DataFrame({"x": [0.0, 0.5]})
+        >>> comp = res.predict(new, which="components")
+        >>> prior = res.predict(new, which="prior")
+        >>> bool(np.allclose(res.predict(new), (comp * prior).sum(axis=1)))
         True
-        >>> res.predict(pd.DataFrame({"x": [0.0]}), which="components").shape
-        (1, 2)
+        >>> bool(np.allclose(res.predict(which="pooled"), res.fittedvalues))
+        True
         """
         from .prediction import predict
 
