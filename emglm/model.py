@@ -95,6 +95,10 @@ class EMGLM:
             raise TypeError(f"point_mass must be a finite number or None, got {point_mass!r}")
         self.formula = kwargs.pop("formula", None)
         self._design = kwargs.pop("design", None)
+        if self._design is not None:
+            from .data import check_numeric_response
+
+            check_numeric_response(self._design.endog)  # before patsy's indicator columns confuse
         names = kwargs.pop("names", {})
         if kwargs:
             raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(kwargs))}")
@@ -156,6 +160,8 @@ class EMGLM:
         """
         from .formula import build_from_formula
 
+        if isinstance(data, pd.DataFrame) and len(data) == 0:
+            raise ValueError("data has no rows")
         return build_from_formula(cls, formula, data, k, family=family, offset=offset,
                                   exposure=exposure, weights=weights, mixing=mixing,
                                   missing=missing, concomitant=concomitant, groups=groups,
