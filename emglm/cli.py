@@ -58,7 +58,7 @@ def build_parser():
     p = _Parser(prog="emglm", description="Finite mixtures of GLMs fitted by EM.")
     sub = p.add_subparsers(dest="command", metavar="{demo,fit}")
     d = sub.add_parser("demo", help="fit a bundled data set and print its summary")
-    d.add_argument("--random-state", type=int, default=0, help="seed (default 0)")
+    d.add_argument("--random-state", type=int, default=0, help="random seed (default 0)")
     f = sub.add_parser("fit", help="fit a mixture to a CSV file",
                        description="Fit a k-component GLM mixture to the rows of a CSV file and "
                                    "print its summary.")
@@ -74,7 +74,7 @@ def build_parser():
     f.add_argument("--mixing", default="estimate", choices=("estimate", "equal"),
                    help="estimated proportions (default) or equal priors")
     f.add_argument("--n-starts", type=int, default=5, help="number of starts (default 5)")
-    f.add_argument("--random-state", type=int, default=None, help="seed for the starts")
+    f.add_argument("--random-state", type=int, default=None, help="random seed for the starts (a non-negative integer)")
     f.add_argument("--maxiter", type=int, default=1000, help="EM iterations per start (default 1000)")
     f.add_argument("--n-jobs", type=int, default=None,
                    help="threads for the passes over the rows (default: every core)")

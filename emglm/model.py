@@ -52,7 +52,7 @@ class EMGLM:
         Frequency weights.
     mixing : {"estimate", "equal"}
         Constant estimated proportions, or all components equally likely a priori
-        (the seed's and emax.glm's E-step).
+        (emax.glm's E-step).
     missing : {"drop", "raise"}
         Rows with NaN or infinite values are dropped (with a warning giving the count) or
         raise a ValueError.
@@ -304,7 +304,7 @@ class EMGLM:
         n_starts : int
             Number of starts; the fit with the highest log-likelihood is kept.
         random_state : int, numpy Generator or None
-            Seed for random starts.
+            Random seed (an integer) or numpy Generator for the random starts.
         tol : float
             Converged when the relative change in llf is below ``tol``.
         maxiter : int

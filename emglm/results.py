@@ -167,7 +167,7 @@ class EMGLMResults(MixingParamsMixin):
 
     # ------------------------------------------------------------------ pooled predictions
     def _pooled(self, T, Eta, scale):
-        """Pooled linear predictor, mean and dispersion (seed: theta_pooled = sum_j T_ij eta_ij).
+        """Pooled linear predictor, mean and dispersion (pooled-theta: ``sum_j T_ij eta_ij``).
 
         The pooling runs over the GLM components with the posterior renormalised among them
         (a point mass has no linear predictor). The pooled dispersion is the harmonic
