@@ -202,6 +202,18 @@ def write_output(res, path, alpha=0.05):
     ``proportions`` and ``scale`` (with their standard errors), ``mixing_params`` and
     ``bse_mixing`` (when proportions are estimated), ``statistics`` (counts as integers) and
     ``posterior`` (rows in the data's order, labelled by the data's row numbers).
+
+    Examples
+    --------
+    >>> import json, os, tempfile, numpy as np
+    >>> from emglm import EMGLM
+    >>> rng = np.random.default_rng(1)
+    >>> res = EMGLM(np.r_[rng.normal(-3, 1, 40), rng.normal(3, 1, 40)], np.ones((80, 1)), k=2).fit()
+    >>> path = os.path.join(tempfile.mkdtemp(), "fit.json")
+    >>> write_output(res, path)
+    >>> doc = json.load(open(path))
+    >>> doc["statistics"]["nobs"], sorted(doc["bse"])
+    (80, ['comp1', 'comp2'])
     """
     import numpy as np
     import pandas as pd

@@ -62,7 +62,18 @@ class MixingParamsMixin:
 
     @cached_property
     def bse_mixing(self):
-        """Standard errors of :attr:`mixing_params`, shaped like it."""
+        """Standard errors of :attr:`mixing_params`, shaped like it.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from emglm import EMGLM
+        >>> rng = np.random.default_rng(0)
+        >>> y = np.concatenate([rng.normal(-2, 1, 100), rng.normal(2, 1, 300)])
+        >>> res = EMGLM(y, np.ones((400, 1)), k=2).fit()
+        >>> res.bse_mixing.shape == res.mixing_params.shape
+        True
+        """
         return self._mixing_frame(self._bse_flat)
 
 
@@ -70,8 +81,8 @@ class MixingParamsMixin:
 def warn_mixing_separation(res, stacklevel=3):
     """Warn (:class:`~emglm.warnings.MixingSeparationWarning`) when the mixing model is separated.
 
-    The check: some unit's prior log-odds ``z_i' gamma_j`` (against the reference component)
-    exceeds ``SEPARATION_LOGIT`` in absolute value, i.e. the concomitant model claims that a
+    The check (models with concomitant variables): some unit's prior log-odds ``z_i' gamma_j``
+    (against the reference component) exceeds ``SEPARATION_LOGIT`` in absolute value, i.e. the concomitant model claims that a
     component is millions of times more likely than another for that unit. It needs no
     standard errors, so it costs one matrix product.
 
@@ -93,11 +104,13 @@ def warn_mixing_separation(res, stacklevel=3):
     >>> warn_mixing_separation(EMGLM(y, np.ones((200, 1)), k=2).fit())
     False
     """
-    gamma = res.mixing_params
-    if gamma.size == 0:
-        return False
     Z = res.model.concomitant_exog
-    Z = np.ones((1, 1)) if Z is None else np.asarray(Z, dtype=float)
+    gamma = res.mixing_params
+    if Z is None or gamma.size == 0:
+        # constant proportions: a proportion near 0 is an emptied component, which the
+        # DegenerateComponentWarning reports already
+        return False
+    Z = np.asarray(Z, dtype=float)
     with np.errstate(over="ignore", invalid="ignore"):
         logit = Z @ gamma.to_numpy()
     worst = np.nanmax(np.abs(logit)) if logit.size else 0.0
