@@ -7,8 +7,8 @@ objective, of the parameters) falls below ``tol``.
 
 Examples
 --------
-The genetic-linkage example of Dempster, Laird and Rubin (1977) in the form of the
-seed's Example 2: counts (38, 34, 125) with probabilities (1/2 - t/2, t/4, 1/2 + t/4);
+The genetic-linkage example of Dempster, Laird and Rubin (1977) in the form given by
+Little and Rubin (1987): counts (38, 34, 125) with probabilities (1/2 - t/2, t/4, 1/2 + t/4);
 the E-step splits 125 into y3 ~ Binomial(125, (t/4) / (1/2 + t/4)) and the rest:
 
 >>> import numpy as np
@@ -49,7 +49,7 @@ class EMResult:
         Objective at each vector of ``history`` (empty without an objective).
     rate : float
         Estimated linear rate of convergence of the plain EM map from the last iterations
-        (the limit of the ratio column of the seed's Table 1): the median of the last five
+        (the limit of the ratio column of Little and Rubin's iteration table): the median of the last five
         ``|x_{t+1} - x_t| / |x_t - x_{t-1}|`` over accepted steps for plain EM and over
         the two EM steps inside each cycle for SQUAREM (whose accepted sequence is not
         linear; the extrapolation removes most of the slowest direction, so under SQUAREM
@@ -98,7 +98,7 @@ def estimate_rate(history, n_last=5):
 
     For a linearly convergent sequence ``x_t -> x*`` with rate ``r``, the successive steps
     shrink by the same factor: ``|x_{t+1}-x_t| / |x_t-x_{t-1}| -> r``, the limit of the
-    ratio ``(x_{t+1}-x*)/(x_t-x*)`` printed in Table 1 of the seed (0.1328 for the
+    ratio ``(x_{t+1}-x*)/(x_t-x*)`` in Little and Rubin's (1987) iteration table (0.1328 for the
     genetic-linkage example). For EM, ``r`` is the largest fraction of missing
     information.
 

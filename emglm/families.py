@@ -21,7 +21,8 @@ from scipy import optimize, special
 import statsmodels.genmod.families as smf
 import statsmodels.genmod.families.links as sml
 
-__all__ = ["FamilyAdapter", "family_name", "is_component_family", "check_family", "SUPPORTED_FAMILIES"]
+__all__ = ["FamilyAdapter", "family_name", "is_component_family", "check_family", "check_family_parameters",
+           "SUPPORTED_FAMILIES", "TWEEDIE_POWER_RANGE"]
 
 SUPPORTED_FAMILIES = (
     smf.Gaussian,
@@ -89,7 +90,41 @@ def check_family(family):
     if not isinstance(family, SUPPORTED_FAMILIES):
         names = ", ".join(c.__name__ for c in SUPPORTED_FAMILIES)
         raise TypeError(f"family {family_name(family)} is not supported; supported families: {names}")
+    check_family_parameters(family)
     return family
+
+
+# Tweedie variance powers for which the log-density (statsmodels' series for the compound
+# Poisson-gamma distribution) is finite: 1 (Poisson-like) to 2 (gamma); outside it returns NaN
+TWEEDIE_POWER_RANGE = (1.0, 2.0)
+
+
+def check_family_parameters(family):
+    """ValueError naming the parameter when a family's own parameter is out of range.
+
+    NegativeBinomial ``alpha`` must be a positive finite number; Tweedie ``var_power`` must lie
+    in ``TWEEDIE_POWER_RANGE`` (the compound Poisson-gamma range, where emglm's density works).
+
+    Examples
+    --------
+    >>> import statsmodels.api as sm
+    >>> check_family_parameters(sm.families.NegativeBinomial(alpha=-1.0))
+    Traceback (most recent call last):
+    ...
+    ValueError: family: NegativeBinomial alpha must be a positive number, got -1.0
+    """
+    if isinstance(family, smf.NegativeBinomial):
+        a = getattr(family, "alpha", None)
+        if not (isinstance(a, (int, float, np.floating, np.integer)) and np.isfinite(a) and a > 0):
+            raise ValueError(f"family: NegativeBinomial alpha must be a positive number, got {a!r}")
+    if isinstance(family, smf.Tweedie):
+        p = getattr(family, "var_power", None)
+        lo, hi = TWEEDIE_POWER_RANGE
+        if not (isinstance(p, (int, float, np.floating, np.integer)) and lo <= p <= hi):
+            raise ValueError(
+                f"family: Tweedie var_power must lie in [{lo:g}, {hi:g}] (the compound Poisson-gamma "
+                f"range, where the Tweedie log-density is available), got {p!r}; for var_power=0 use "
+                "Gaussian, 3 InverseGaussian")
 
 
 class FamilyAdapter:
@@ -344,3 +379,6 @@ class FamilyAdapter:
             raise ValueError(f"{name}: {self.name} responses must be positive; found {int(np.sum(y <= 0))} value(s) <= 0")
         if isinstance(fam, smf.Tweedie) and np.any(y < 0):
             raise ValueError(f"{name}: Tweedie responses must be non-negative; found {int(np.sum(y < 0))} negative value(s)")
+        if isinstance(fam, smf.Tweedie) and fam.var_power >= 2 and np.any(y <= 0):
+            raise ValueError(f"{name}: Tweedie responses with var_power=2 must be positive (zeros are only "
+                             f"possible for var_power < 2); found {int(np.sum(y <= 0))} value(s) <= 0")

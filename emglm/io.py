@@ -141,7 +141,7 @@ class DataFreeResults(EMGLMResults):
     def resid_quantile(self, random_state=None):
         raise DataRemovedError("resid_quantile is not available: the results were saved with remove_data=True")
 
-    def predict(self, exog=None, which="pooled", offset=None, exposure=None, **kwargs):
+    def predict(self, exog=None, which="mean", offset=None, exposure=None, **kwargs):
         if exog is None:
             raise DataRemovedError("predict needs exog: the training data were removed (remove_data=True)")
         return super().predict(exog, which, offset, exposure, **kwargs)

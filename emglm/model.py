@@ -47,7 +47,7 @@ class EMGLM:
         Frequency weights.
     mixing : {"estimate", "equal"}
         Constant estimated proportions, or all components equally likely a priori
-        (the seed's and emax.glm's E-step).
+        (emax.glm's E-step).
     missing : {"drop", "raise"}
         Rows with NaN or infinite values are dropped (with a warning giving the count) or
         raise a ValueError.
@@ -91,6 +91,10 @@ class EMGLM:
         self.formula = kwargs.pop("formula", None)
         #: the formula's design (rebuilds the matrices on new data), None for arrays
         self.design = kwargs.pop("design", None)
+        if self.design is not None:
+            from .data import check_numeric_response
+
+            check_numeric_response(self.design.endog)  # before patsy's indicator columns confuse
         names = kwargs.pop("names", {})
         if kwargs:
             raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(kwargs))}")
@@ -152,6 +156,8 @@ class EMGLM:
         """
         from .formula import build_from_formula
 
+        if isinstance(data, pd.DataFrame) and len(data) == 0:
+            raise ValueError("data has no rows")
         return build_from_formula(cls, formula, data, k, family=family, offset=offset,
                                   exposure=exposure, weights=weights, mixing=mixing,
                                   missing=missing, concomitant=concomitant, groups=groups,
@@ -275,7 +281,7 @@ class EMGLM:
         n_starts : int
             Number of starts; the fit with the highest log-likelihood is kept.
         random_state : int, numpy Generator or None
-            Seed for random starts.
+            Random seed (an integer) or numpy Generator for the random starts.
         tol : float
             Converged when the relative change in llf is below ``tol``.
         maxiter : int
@@ -353,4 +359,7 @@ class EMGLM:
         model = reduced_model(self, mix.k)
         res = EMGLMResults(model, mix, theta, best, n_starts=n_run, cov_type=cov_type)
         res.warmup = warm_info
+        from .concomitant import warn_mixing_separation
+
+        warn_mixing_separation(res)
         return res

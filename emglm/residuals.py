@@ -1,7 +1,8 @@
 """Residuals of a fitted mixture and a Pearson dispersion test.
 
 Response, Pearson and deviance residuals are taken against the pooled mean
-``mu_i = g^-1(sum_j T_ij eta_ij)`` (the seed's pooled-theta result, emax.glm's definitions) with
+``mu_i = g^-1(sum_j T_ij eta_ij)`` (pooled-theta, emax.glm's definitions; ``T`` is the posterior,
+so these residuals have seen the response and are descriptive) with
 the family's variance and unit deviance, following statsmodels ``GLMResults`` exactly: binomial
 residuals are on the count scale (``trials * (y - mu)``), the Pearson residual is not divided
 by a dispersion, and frequency weights are not folded into a row's residual (a weight of 3 is

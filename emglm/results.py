@@ -7,10 +7,13 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from .concomitant import MixingParamsMixin
+from .results_residuals import ResidualsMixin
+
 __all__ = ["EMGLMResults"]
 
 
-class EMGLMResults:
+class EMGLMResults(ResidualsMixin, MixingParamsMixin):
     """Results of :meth:`EMGLM.fit`.
 
     Components are ordered by increasing weighted mean linear predictor (offset excluded)
@@ -42,9 +45,18 @@ class EMGLMResults:
         Shaped like ``params`` (z statistics and normal p-values); shared terms repeat.
     bse_proportions, bse_scale : Series
         Delta-method standard errors of ``proportions`` and ``scale``.
+    mixing_params, bse_mixing : DataFrame
+        Multinomial-logit coefficients of the mixing model (terms x components, against
+        ``comp1``) and their standard errors.
+    fittedvalues : Series
+        Pooled mean ``g^-1(sum_j T_ij eta_ij)`` with the posterior ``T`` (it has seen the
+        response); ``predict()`` gives the marginal mean from the covariates alone.
     resid_response, resid_pearson, resid_deviance : Series
-        GLM residuals at the pooled mean (:mod:`emglm.residuals`); see also
-        ``resid_quantile()``, ``deviance``, ``pearson_chi2`` and ``dispersion_test()``.
+        GLM residuals at the pooled mean ``fittedvalues`` (emax.glm's definitions; they use
+        the posterior, hence the response, and are descriptive); see also
+        ``resid_quantile()`` (the mixture's own distribution with prior class
+        probabilities: standard normal under the model), ``deviance``, ``pearson_chi2`` and
+        ``dispersion_test()``.
 
     Examples
     --------
@@ -202,7 +214,13 @@ class EMGLMResults:
 
     @property
     def fittedvalues(self):
-        """Pooled mean ``mu_i = g^-1(sum_j T_ij eta_ij)`` on the training rows."""
+        """Pooled mean ``mu_i = g^-1(sum_j T_ij eta_ij)`` on the training rows.
+
+        ``T`` is the posterior, which has seen ``y_i``: this is a description of the fitted
+        rows (emax.glm's fitted values), not a prediction; ``y`` plotted against it hugs the
+        diagonal by construction. The prediction from the covariates alone is
+        ``predict(which="mean")`` (the marginal mean), which the diagnostic plots use.
+        """
         return pd.Series(self._pooled_train[1], index=self.model.row_index, name="fitted")
 
     @cached_property
@@ -387,32 +405,47 @@ class EMGLMResults:
         return self.summary().as_text()
 
     # ------------------------------------------------------------------ predict
-    def predict(self, exog=None, which="pooled", offset=None, exposure=None, *, endog=None,
+    def predict(self, exog=None, which="mean", offset=None, exposure=None, *, endog=None,
                 fixed=None, concomitant=None, groups=None):
         """Predictions on the training rows or on new data.
+
+        The default, ``which="mean"``, is the marginal mean ``E(y | x) = sum_j pi_ij mu_ij``:
+        it uses the covariates only (prior class probabilities ``pi_ij``, from the
+        concomitant model when there is one) and never reads the response, so it is the
+        prediction to score on a hold-out set. The posterior-weighted (pooled) prediction
+        has seen the response and must be asked for explicitly.
 
         Parameters
         ----------
         exog : DataFrame or array_like, optional
             New data. For formula models a DataFrame to which the formulas are re-applied
-            (categorical codings, transforms; a subset of the training levels is fine); the
-            response, if its columns are present, is used for posteriors. For array models
-            the component design (then pass ``fixed``/``concomitant`` designs when the model
-            has them, and ``endog`` for posteriors). None: the training rows.
+            (categorical codings, transforms; a subset of the training levels is fine); a
+            response column in it is ignored. For array models the component design (then
+            pass ``fixed``/``concomitant`` designs when the model has them). None: the
+            training rows.
         which : str
-            ``"pooled"``: the seed's pooled mean ``g^-1(sum_j T_ij eta_ij)``, T the posterior
-            when the response is known (training rows, or a frame containing it) and the
-            prior proportions otherwise (GLM components only, renormalised); ``"linear"``:
-            the pooled ``sum_j T_ij eta_ij``; ``"mean"``: the mixture mean
-            ``sum_j pi_ij mu_ij`` (point mass included); ``"components"``: (n, k) frame of
-            ``mu_ij``; ``"posterior"``: (n, K) posterior (needs the response); ``"class"``:
-            most probable class (posterior, or prior without response), a categorical Series.
+            ``"mean"`` (default): the marginal mean ``sum_j pi_ij mu_ij`` (point mass
+            included), Stata's ``predict, marginal``; ``"components"``: (n, k) frame of the
+            component means ``mu_ij``; ``"prior"``: (n, K) prior class probabilities
+            ``pi_ij``; ``"pooled"``: the pooled mean ``g^-1(sum_j T_ij eta_ij)`` with ``T``
+            the posterior class probabilities (needs the response: training rows or
+            ``endog=``; equals ``fittedvalues`` on the training rows); ``"linear"``: the
+            pooled linear predictor ``sum_j T_ij eta_ij`` (same condition);
+            ``"posterior"``: (n, K) posterior (same condition); ``"class"``: the most
+            probable class, a categorical Series (posterior when the response is given,
+            prior otherwise).
         offset, exposure : array_like or column name, optional
             For new data; as in statsmodels they default to none (zero offset) when ``exog``
             is given, and to the model's own on the training rows.
-        endog, fixed, concomitant, groups : optional
-            Response, shared-term design, concomitant design and group labels of new array
-            data (``groups``: a column name for formula frames).
+        endog : array_like, str or DataFrame, optional
+            Response of the rows predicted, for ``"pooled"``, ``"linear"``, ``"posterior"``
+            and ``"class"``: an array ((n, 2) successes and failures for Binomial), a column
+            name of ``exog``, or (formula models) a frame to which the formula's left-hand
+            side is applied, e.g. ``endog=new_frame``.
+        fixed, concomitant, groups : optional
+            Shared-term design, concomitant design and group labels of new array data
+            (``groups``: a column name for formula frames; rows of a group share their
+            posterior).
 
         Returns
         -------
@@ -426,124 +459,18 @@ class EMGLMResults:
         >>> df = pd.DataFrame({"x": rng.uniform(-1, 1, 400)})
         >>> df["y"] = rng.poisson(np.exp(np.where(rng.random(400) < 0.5, 2 + df.x, -df.x)))
         >>> res = EMGLM.from_formula("y ~ x", df, k=2, family=sm.families.Poisson()).fit()
-        >>> bool(np.allclose(res.predict(), res.fittedvalues))
+        >>> new = pd.DataFrame({"x": [0.0, 0.5]})
+        >>> comp = res.predict(new, which="components")
+        >>> prior = res.predict(new, which="prior")
+        >>> bool(np.allclose(res.predict(new), (comp * prior).sum(axis=1)))
         True
-        >>> res.predict(pd.DataFrame({"x": [0.0]}), which="components").shape
-        (1, 2)
+        >>> bool(np.allclose(res.predict(which="pooled"), res.fittedvalues))
+        True
         """
         from .prediction import predict
 
         return predict(self, exog, which, offset, exposure, endog=endog, fixed=fixed,
                        concomitant=concomitant, groups=groups)
-
-    # ------------------------------------------------------------------ residuals
-    @cached_property
-    def _prior_rows(self):
-        """(n, K) prior class probabilities of each training row."""
-        pr = np.asarray(self.prior)
-        return pr[self.mixture.groups] if self.mixture.groups is not None else pr
-
-    @property
-    def _resid_index(self):
-        return self.model.row_index
-
-    @cached_property
-    def resid_response(self):
-        """``trials * (y - mu)`` against the pooled mean (statsmodels' definition)."""
-        m = self.model
-        return pd.Series(m.trials * (m.endog - self._pooled_train[1]), index=self._resid_index,
-                         name="resid_response")
-
-    @cached_property
-    def resid_pearson(self):
-        """``sqrt(trials) (y - mu) / sqrt(V(mu))`` against the pooled mean (not divided by a dispersion)."""
-        m = self.model
-        mu = self._pooled_train[1]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            r = np.sqrt(m.trials) * (m.endog - mu) / np.sqrt(m.family.variance(mu))
-        return pd.Series(r, index=self._resid_index, name="resid_pearson")
-
-    @cached_property
-    def resid_deviance(self):
-        """``sign(y - mu) sqrt(unit deviance)`` against the pooled mean (scale 1, trials included).
-
-        ``sum_i w_i resid_deviance_i**2`` equals :attr:`deviance` (frequency weights count
-        copies of a row, as in statsmodels).
-        """
-        from .mixture.glm_dist import unit_deviance
-
-        m = self.model
-        mu = self._pooled_train[1]
-        d = unit_deviance(m.family, m.endog, mu, m.trials)
-        return pd.Series(np.sign(m.endog - mu) * np.sqrt(np.maximum(d, 0.0)), index=self._resid_index,
-                         name="resid_deviance")
-
-    @property
-    def deviance(self):
-        """Pooled deviance ``sum_i w_i d(y_i, mu_i)`` (unit deviances at the pooled mean)."""
-        return float(self.model.freq_weights @ (self.resid_deviance.to_numpy() ** 2))
-
-    @property
-    def pearson_chi2(self):
-        """``sum_i w_i resid_pearson_i**2`` against the pooled mean."""
-        return float(self.model.freq_weights @ (self.resid_pearson.to_numpy() ** 2))
-
-    def resid_quantile(self, random_state=None):
-        """Randomized quantile residuals of the mixture (Dunn and Smyth 1996).
-
-        ``Phi^-1(u_i)`` with ``u_i = F(y_i)`` for the row's mixture distribution function
-        ``F = sum_j pi_ij F_j`` (prior proportions), drawn uniformly between ``F(y_i-)`` and
-        ``F(y_i)`` for discrete responses or a point mass. Standard normal under the model.
-
-        Parameters
-        ----------
-        random_state : None, int or numpy Generator
-            Randomization of discrete responses.
-
-        Returns
-        -------
-        Series
-        """
-        from .residuals import quantile_residuals
-
-        r = quantile_residuals(self.mixture, self.theta, self._prior_rows, random_state)
-        return pd.Series(r, index=self._resid_index, name="resid_quantile")
-
-    @property
-    def df_resid(self):
-        """``nobs_effective - df_model``."""
-        return self.nobs_effective - self.df_model
-
-    def dispersion_test(self, method="mixture"):
-        """Pearson chi-square test of the dispersion.
-
-        Parameters
-        ----------
-        method : {"mixture", "pooled"}
-            ``"mixture"``: residuals standardised by each row's mixture mean and variance
-            (prior proportions), which have variance 1 under the model; ``"pooled"``: Pearson
-            residuals at the pooled mean divided by the pooled dispersion (emax.glm's view;
-            descriptive, the posterior uses the response).
-
-        Returns
-        -------
-        DispersionTest
-            ``statistic`` (sum of weighted squared residuals), ``df_resid`` (nobs minus the
-            number of parameters), ``dispersion`` (statistic / df_resid; 1 when the model's
-            dispersion is right), ``pvalue_over`` and ``pvalue_under`` (chi-square tails).
-        """
-        from .residuals import dispersion_test, mixture_moments
-
-        m = self.model
-        if method == "mixture":
-            mean, var = mixture_moments(self.mixture, self.theta, self._prior_rows)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                r = (m.endog - mean) / np.sqrt(var)
-        elif method == "pooled":
-            r = self.resid_pearson.to_numpy() / np.sqrt(self._pooled_train[2])
-        else:
-            raise ValueError(f"method must be 'mixture' or 'pooled', got {method!r}")
-        return dispersion_test(r, m.freq_weights, float(m.freq_weights.sum()) - self.df_model, method)
 
     # ------------------------------------------------------------------ plots (emglm.plotting)
     def plot_posterior(self, **kwargs):

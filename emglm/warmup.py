@@ -138,10 +138,16 @@ def progress_iter(iterable, enabled, desc, total=None):
     if not enabled:
         return iterable
     try:
-        from tqdm.auto import tqdm
+        from tqdm.std import tqdm
     except ImportError as exc:  # optional dependency
         raise ImportError("progress=True needs tqdm: python -m pip install tqdm "
                           "(or the 'progress' extra of emglm)") from exc
+    try:  # notebook widgets only when they can be drawn: tqdm.auto warns in Jupyter without them
+        import ipywidgets  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        from tqdm.auto import tqdm
     return tqdm(iterable, desc=desc, total=total, leave=False)
 
 
