@@ -244,6 +244,11 @@ class Mixture:
         return self.mixing.log_prior(gamma, self.rows)
 
     # ------------------------------------------------------------------ E-step
+    def clear_cache(self):
+        """Forget the cached E-step and the components' last evaluations (timing runs)."""
+        self._cache.clear()
+        self._memo = [None] * len(self.components)
+
     def estep(self, theta):
         """E-step at ``theta`` (cached by value for the last vector)."""
         theta = np.asarray(theta, dtype=float)
