@@ -47,6 +47,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _problems import PROBLEMS, TRIALS  # noqa: E402
 
 from emglm import EMGLM  # noqa: E402
+from emglm.fitting import one_component_residuals, start_vectors  # noqa: E402
 
 TOL = 1e-8
 MAXITER = 1000
@@ -248,8 +249,8 @@ def run_problem(make, n, sm_iters, out):
                          itsq=res_sq.n_iter, llfsq=res_sq.llf))
     # (c) and time per iteration: a few EM map evaluations from the labels start
     res = rows[0]["res"]
-    eng = res._engine
-    theta0 = model._start_vectors(eng, labels, None, 1, np.random.default_rng(0))[0]
+    eng = res.mixture
+    theta0 = start_vectors(model, eng, labels, None, 1, np.random.default_rng(0))[0]
     n_map = 6
 
     def time_map(n_jobs, reps=3):
@@ -261,8 +262,7 @@ def run_problem(make, n, sm_iters, out):
         best = np.inf
         with blas_limit(n_jobs):  # as inside fit()
             for _ in range(reps):
-                eng._cache.clear()
-                eng._pending = None
+                eng.clear_cache()
                 eng.objective(theta0)
                 t = time.perf_counter()
                 th = theta0
@@ -298,12 +298,8 @@ def _default_posterior(model):
     """The initial posterior of emglm's default start (what ``fit()`` computes first)."""
     from emglm.starts import initial_posteriors
 
-    base = model._engine(k=1, point_mass=None, mixing="equal")
-    P1 = base.unpack(base.fit_from_posterior(np.ones((model.exog.shape[0], 1))))
-    fam = base.fam
-    mu = fam.mean(base.linear_predictors(P1)[:, 0])
-    resid = (fam.y - mu) * np.sqrt(fam.trials / fam.family.variance(mu))
-    return initial_posteriors(model._engine(), "fit", 1, np.random.default_rng(0), base_resid=resid)[0]
+    resid = one_component_residuals(model)[0]
+    return initial_posteriors(model.make_mixture(), "fit", 1, np.random.default_rng(0), base_resid=resid)[0]
 
 
 # --------------------------------------------------------------------------- report

@@ -28,6 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _problems import PROBLEMS, design  # noqa: E402
 
 from emglm import EMGLM, em  # noqa: E402
+from emglm.fitting import start_vectors  # noqa: E402
 
 FAM = sm.families
 
@@ -84,8 +85,8 @@ def part1():
     ratios = []
     for name, fam, X, endog, z, k in overlapping():
         model = EMGLM(endog, X, k=k, family=fam)
-        eng = model._engine()
-        theta0 = model._start_vectors(eng, "fit", None, 1, np.random.default_rng(0))[0]
+        eng = model.make_mixture()
+        theta0 = start_vectors(model, eng, "fit", None, 1, np.random.default_rng(0))[0]
         ref = []
         for acc in ("squarem", None):
             ev, best, _ = trace(eng, theta0, acc, 1e-14, 20_000)

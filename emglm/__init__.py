@@ -21,7 +21,8 @@ from .model import EMGLM
 from .results import EMGLMResults
 from .io import load
 from .selection import select_k
-from .warnings import ConvergenceWarning, DegenerateComponentWarning, DroppedRowsWarning
+from .warnings import (ConvergenceWarning, DegenerateComponentWarning, DroppedRowsWarning,
+                       MixingSeparationWarning)
 
 __version__ = "0.1.0"
 
@@ -35,5 +36,6 @@ __all__ = [
     "ConvergenceWarning",
     "DegenerateComponentWarning",
     "DroppedRowsWarning",
+    "MixingSeparationWarning",
     "__version__",
 ]

@@ -19,7 +19,7 @@ import os
 import sys
 import warnings
 
-__all__ = ["main", "build_parser", "FAMILIES"]
+__all__ = ["main", "build_parser", "write_output", "read_output", "FAMILIES"]
 
 
 def _families():
@@ -58,7 +58,7 @@ def build_parser():
     p = _Parser(prog="emglm", description="Finite mixtures of GLMs fitted by EM.")
     sub = p.add_subparsers(dest="command", metavar="{demo,fit}")
     d = sub.add_parser("demo", help="fit a bundled data set and print its summary")
-    d.add_argument("--random-state", type=int, default=0, help="seed (default 0)")
+    d.add_argument("--random-state", type=int, default=0, help="random seed (default 0)")
     f = sub.add_parser("fit", help="fit a mixture to a CSV file",
                        description="Fit a k-component GLM mixture to the rows of a CSV file and "
                                    "print its summary.")
@@ -79,7 +79,7 @@ def build_parser():
     f.add_argument("--mixing", default="estimate", choices=("estimate", "equal"),
                    help="estimated proportions (default) or equal priors")
     f.add_argument("--n-starts", type=int, default=5, help="number of starts (default 5)")
-    f.add_argument("--random-state", type=int, default=None, help="seed for the starts")
+    f.add_argument("--random-state", type=int, default=None, help="random seed for the starts (a non-negative integer)")
     f.add_argument("--maxiter", type=int, default=1000, help="EM iterations per start (default 1000)")
     f.add_argument("--n-jobs", type=int, default=None,
                    help="threads for the passes over the rows (default: every core)")
@@ -135,12 +135,25 @@ def _demo(args, out):
 
 
 def _check_output(path):
+    """The output's extension, after making sure the file can be written (before the fit)."""
     ext = os.path.splitext(path)[1].lower()
     if ext not in (".csv", ".json"):
         raise UsageError(f"--output: FILE must end in .csv or .json, got {path!r}")
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise UsageError(f"--output: folder does not exist: {folder}")
+    if os.path.isdir(path):
+        raise UsageError(f"--output: {path} is a folder, not a file")
+    # permissions alone do not tell (root, read-only mounts): open the file for appending,
+    # which creates nothing new when it exists, and remove it again if this made it
+    existed = os.path.exists(path)
+    try:
+        with open(path, "a"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"--output: cannot write {path}: {exc.strerror or _one_line(exc)}") from None
+    if not existed:
+        os.remove(path)
     return ext
 
 
@@ -149,64 +162,224 @@ def _json_value(v):
     return v if math.isfinite(v) else None
 
 
-def write_output(res, path):
-    """Write the fit's estimates and posterior to ``path`` (.json, or long-form .csv)."""
+def _statistics(res):
+    """Criteria and counts of a fit; counts as integers (``nobs`` when the weights are whole)."""
+    nobs = float(res.nobs)
+    return {"llf": float(res.llf), "aic": float(res.aic), "bic": float(res.bic), "icl": float(res.icl),
+            "nobs": int(nobs) if nobs.is_integer() else nobs, "df_model": int(res.df_model),
+            "converged": bool(res.converged), "n_iter": int(res.n_iter),
+            "n_starts": int(getattr(res, "n_starts", 1))}
+
+
+def _tables(res, alpha=0.05):
+    """The estimates written by :func:`write_output`: DataFrames (terms x components) and
+    Series (one value per component)."""
+    from scipy import stats
+
+    z = stats.norm.ppf(1 - alpha / 2)
+    tables = {"params": res.params}
+    try:
+        bse = res.bse
+        tables.update(bse=bse, pvalues=res.pvalues, conf_int_lower=res.params - z * bse,
+                      conf_int_upper=res.params + z * bse)
+        extra = {"bse_proportions": res.bse_proportions.rename("bse_proportion"),
+                 "bse_scale": res.bse_scale.rename("bse_scale")}
+    except Exception as exc:  # a covariance that cannot be computed: estimates only
+        warnings.warn(f"standard errors not written: {_one_line(exc)}", RuntimeWarning)
+        extra = {}
+    tables["proportions"] = res.proportions.rename("proportion")
+    tables["scale"] = res.scale.rename("scale")
+    for name, values in extra.items():
+        tables[name] = values
+    if not res.mixing_params.empty:
+        tables["mixing_params"] = res.mixing_params
+        if extra:
+            tables["bse_mixing"] = res.bse_mixing
+    return tables
+
+
+def write_output(res, path, alpha=0.05):
+    """Write the fit's estimates, standard errors, p-values, intervals, criteria and posterior.
+
+    ``.json``: one document; ``.csv``: long form with columns ``table, row, column, value``
+    (read it back with :func:`read_output`). Tables: ``params``, ``bse``, ``pvalues``,
+    ``conf_int_lower`` and ``conf_int_upper`` (Wald, level 1 - alpha), all terms x components;
+    ``proportions`` and ``scale`` (with their standard errors), ``mixing_params`` and
+    ``bse_mixing`` (when proportions are estimated), ``statistics`` (counts as integers) and
+    ``posterior`` (rows in the data's order, labelled by the data's row numbers).
+
+    Examples
+    --------
+    >>> import json, os, tempfile, numpy as np
+    >>> from emglm import EMGLM
+    >>> rng = np.random.default_rng(1)
+    >>> res = EMGLM(np.r_[rng.normal(-3, 1, 40), rng.normal(3, 1, 40)], np.ones((80, 1)), k=2).fit()
+    >>> path = os.path.join(tempfile.mkdtemp(), "fit.json")
+    >>> write_output(res, path)
+    >>> doc = json.load(open(path))
+    >>> doc["statistics"]["nobs"], sorted(doc["bse"])
+    (80, ['comp1', 'comp2'])
+    """
+    import numpy as np
     import pandas as pd
 
     ext = os.path.splitext(path)[1].lower()
-    stats = {"llf": res.llf, "aic": res.aic, "bic": res.bic, "icl": res.icl, "nobs": res.nobs,
-             "df_model": res.df_model, "converged": float(res.converged), "n_iter": res.n_iter}
+    stats = _statistics(res)
+    tables = _tables(res, alpha)
     post = res.posterior
+
+    def label(v):
+        return int(v) if isinstance(v, (int, np.integer)) else str(v)
+
     if ext == ".json":
-        doc = {
-            "family": res.model.family_name, "k": res.k, "formula": getattr(res.model, "formula", None),
-            "statistics": {name: _json_value(v) for name, v in stats.items()},
-            "params": {c: {t: _json_value(v) for t, v in res.params[c].items()} for c in res.params.columns},
-            "proportions": {c: _json_value(v) for c, v in res.proportions.items()},
-            "scale": {c: _json_value(v) for c, v in res.scale.items()},
-            "posterior": {"index": [str(i) for i in post.index], "columns": list(post.columns),
-                          "data": [[_json_value(v) for v in row] for row in post.to_numpy()]},
-        }
-        doc["statistics"]["converged"] = bool(res.converged)
+        doc = {"family": res.model.family_name, "k": int(res.k), "formula": getattr(res.model, "formula", None),
+               "conf_int_level": 1 - alpha,
+               "statistics": {n: (v if isinstance(v, (bool, int)) else _json_value(v)) for n, v in stats.items()}}
+        for name, frame in tables.items():
+            if frame.ndim == 1:
+                doc[name] = {str(c): _json_value(v) for c, v in frame.items()}
+            else:
+                doc[name] = {str(c): {str(t): _json_value(v) for t, v in frame[c].items()} for c in frame.columns}
+        doc["posterior"] = {"index": [label(i) for i in post.index], "columns": list(post.columns),
+                            "data": [[_json_value(v) for v in row] for row in post.to_numpy()]}
         with open(path, "w") as fh:
             json.dump(doc, fh, indent=1)
         return
-    import numpy as np
 
     def long(table, frame):
-        rows, cols = frame.index.astype(str), frame.columns.astype(str)
-        return pd.DataFrame({"table": table, "row": np.repeat(rows, len(cols)),
-                             "column": np.tile(cols, len(rows)), "value": frame.to_numpy().ravel()})
+        if frame.ndim == 1:  # one row named like the Series, a column per component
+            frame = frame.to_frame().T
+        rows = [label(i) for i in frame.index]
+        cols = [str(c) for c in frame.columns]
+        return pd.DataFrame({"table": table, "row": np.repeat(np.array(rows, dtype=object), len(cols)),
+                             "column": np.tile(cols, len(rows)),
+                             "value": frame.to_numpy(dtype=float).ravel().astype(object)})
 
-    parts = [long("params", res.params),
-             long("proportions", res.proportions.to_frame("proportion").T),
-             long("scale", res.scale.to_frame("scale").T),
-             pd.DataFrame({"table": "statistics", "row": list(stats), "column": "",
-                           "value": [float(v) for v in stats.values()]}),
-             long("posterior", post)]
+    parts = [long(name, frame) for name, frame in tables.items()]
+    # object values keep the counts integers in the file (300, not 300.0)
+    parts.append(pd.DataFrame({"table": "statistics", "row": list(stats), "column": "",
+                               "value": pd.Series(list(stats.values()), dtype=object)}))
+    parts.append(long("posterior", post))
     pd.concat(parts, ignore_index=True).to_csv(path, index=False)
 
 
-def _fit(args, out):
+_SERIES_TABLES = ("proportions", "scale", "bse_proportions", "bse_scale")
+
+
+def read_output(path):
+    """Read a file written by ``emglm fit --output`` back into DataFrames.
+
+    Returns a dict: every table of :func:`write_output` as a DataFrame (``posterior`` with its
+    rows in the file's order, i.e. the data's, labelled by integers when the data's were) or,
+    for one value per component (``proportions``, ``scale`` and their standard errors), a
+    Series; ``statistics`` as a dict.
+
+    Examples
+    --------
+    >>> import numpy as np, os, tempfile
+    >>> from emglm import EMGLM
+    >>> rng = np.random.default_rng(0)
+    >>> res = EMGLM(np.r_[rng.normal(-3, 1, 50), rng.normal(3, 1, 50)], np.ones((100, 1)), k=2).fit()
+    >>> path = os.path.join(tempfile.mkdtemp(), "fit.csv")
+    >>> write_output(res, path)
+    >>> out = read_output(path)
+    >>> out["posterior"].index[:3].tolist(), out["statistics"]["nobs"]
+    ([0, 1, 2], 100)
+    """
+    import numpy as np
     import pandas as pd
 
-    from .model import EMGLM
+    ext = os.path.splitext(str(path))[1].lower()
+    if ext == ".json":
+        with open(path) as fh:
+            doc = json.load(fh)
+        out = {"statistics": doc["statistics"]}
+        for name, val in doc.items():
+            if isinstance(val, dict) and name not in ("statistics", "posterior"):
+                flat = not any(isinstance(v, dict) for v in val.values())
+                out[name] = (pd.Series(val, dtype=float, name=name) if flat
+                             else pd.DataFrame(val).astype(float))
+        p = doc["posterior"]
+        out["posterior"] = pd.DataFrame(p["data"], index=p["index"], columns=p["columns"], dtype=float)
+        return out
+    long = pd.read_csv(path, keep_default_na=False, dtype=str)
+    out = {}
+    for name, part in long.groupby("table", sort=False):
+        if name == "statistics":
+            out[name] = {r: json.loads(v.lower()) if v in ("True", "False") else
+                         (int(v) if v.lstrip("-").isdigit() else float(v))
+                         for r, v in zip(part["row"], part["value"])}
+            continue
+        rows = list(dict.fromkeys(part["row"]))  # first-seen order: the file's (and the data's)
+        cols = list(dict.fromkeys(part["column"]))
+        values = np.array([float(v) if v else np.nan for v in part["value"]]).reshape(len(rows), len(cols))
+        if all(r.lstrip("-").isdigit() for r in rows):
+            rows = [int(r) for r in rows]
+        frame = pd.DataFrame(values, index=rows, columns=cols)
+        out[name] = frame.iloc[0].rename(name) if name in _SERIES_TABLES else frame
+    return out
 
-    if args.k < 1:
-        raise UsageError(f"-k: must be a positive integer, got {args.k}")
-    if args.n_starts < 1:
-        raise UsageError(f"--n-starts: must be a positive integer, got {args.n_starts}")
-    if args.maxiter < 1:
-        raise UsageError(f"--maxiter: must be a positive integer, got {args.maxiter}")
+
+# which command-line option a library error is about, from the argument it names first
+_OPTION_OF = (("k", "-k"), ("offset", "--offset"), ("exposure", "--exposure"), ("weights", "--weights"),
+              ("mixing", "--mixing"), ("n_starts", "--n-starts"), ("maxiter", "--maxiter"),
+              ("random_state", "--random-state"), ("n_jobs", "--n-jobs"))
+
+
+def _option_for(message):
+    """The option (or DATA/--formula) an error message of the library is about."""
+    head = message.split(":", 1)[0].split(" ", 1)[0].split("=", 1)[0]
+    if head == "family":
+        return "--alpha" if "alpha" in message else "--var-power" if "var_power" in message else "--family"
+    for name, option in _OPTION_OF:
+        if head == name:
+            return option
+    if head == "data":
+        return "DATA"
+    # the response, the design and their columns all come from the formula
+    return "--formula"
+
+
+def _check_args(args):
+    """Option values checked before the data are read (each error names its option)."""
+    for opt, value, low in (("-k", args.k, 1), ("--n-starts", args.n_starts, 1), ("--maxiter", args.maxiter, 1)):
+        if value < low:
+            raise UsageError(f"{opt}: must be a positive integer, got {value}")
     if args.n_jobs is not None and args.n_jobs < 1 and args.n_jobs != -1:
         raise UsageError(f"--n-jobs: must be a positive integer or -1 (every core), got {args.n_jobs}")
-    ext = _check_output(args.output) if args.output else None
-    if not os.path.isfile(args.data):
-        raise UsageError(f"DATA: no such file: {args.data}")
+    if args.random_state is not None and args.random_state < 0:
+        raise UsageError(f"--random-state: must be a non-negative integer, got {args.random_state}")
+    if args.family == "negative_binomial" and not (math.isfinite(args.alpha) and args.alpha > 0):
+        raise UsageError(f"--alpha: the negative_binomial alpha must be a positive number, got {args.alpha:g}")
+    if args.family == "tweedie":
+        from .families import TWEEDIE_POWER_RANGE
+
+        lo, hi = TWEEDIE_POWER_RANGE
+        if not lo <= args.var_power <= hi:
+            raise UsageError(f"--var-power: must lie in [{lo:g}, {hi:g}] (the compound Poisson-gamma range, "
+                             f"where the Tweedie density is available), got {args.var_power:g}")
+
+
+def _read_data(path):
+    import pandas as pd
+
+    if not os.path.isfile(path):
+        raise UsageError(f"DATA: no such file: {path}")
     try:
-        data = pd.read_csv(args.data)
+        data = pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise UsageError(f"DATA: cannot read {args.data} as CSV: {_one_line(exc)}") from None
+        raise UsageError(f"DATA: cannot read {path} as CSV: {_one_line(exc)}") from None
+    if len(data) == 0:
+        raise UsageError(f"DATA: {path} has a header but no data rows")
+    return data
+
+
+def _fit(args, out):
+    from .model import EMGLM
+
+    _check_args(args)
+    ext = _check_output(args.output) if args.output else None
+    data = _read_data(args.data)
     for opt in ("offset", "exposure", "weights"):
         col = getattr(args, opt)
         if col is not None and col not in data.columns:
@@ -240,6 +413,9 @@ def _fit(args, out):
                                    eval_env=env)
     except patsy.PatsyError as exc:
         raise UsageError(f"--formula: {_one_line(exc)}") from None
+    except (ValueError, TypeError, KeyError) as exc:
+        msg = _one_line(exc).strip("'\"")
+        raise UsageError(f"{_option_for(msg)}: {msg}") from None
     res = model.fit(n_starts=args.n_starts, random_state=args.random_state, maxiter=args.maxiter,
                     n_jobs=args.n_jobs)
     _print_fit(res, out)

@@ -18,7 +18,8 @@ import statsmodels.genmod.families as smf
 from .families import check_family
 from .warnings import DroppedRowsWarning
 
-__all__ = ["prepare_data", "check_k", "align_to_index", "check_formula_missing", "check_finite_density", "MIXING_MODES", "MISSING_MODES", "SCALE_MODES"]
+__all__ = ["prepare_data", "check_k", "align_to_index", "check_formula_missing", "check_numeric_response",
+           "check_finite_density", "MIXING_MODES", "MISSING_MODES", "SCALE_MODES"]
 
 MIXING_MODES = ("estimate", "equal")
 MISSING_MODES = ("drop", "raise", "none")
@@ -221,6 +222,38 @@ def check_formula_missing(data, formulas, missing):
     if bad:
         what = "; ".join(f"column {c!r} has {nb} missing value(s)" for c, nb in bad)
         raise ValueError(f"{what} (used by the formula); use missing='drop' to drop those rows")
+
+
+def check_numeric_response(endog_info):
+    """TypeError when a formula's response is not numeric (patsy coded it as categories).
+
+    patsy turns a text or boolean response into one indicator column per level, which would
+    otherwise surface as a confusing "endog has 2 columns" error, or for Binomial silently
+    count the first level as the success.
+
+    Examples
+    --------
+    >>> import pandas as pd, patsy
+    >>> df = pd.DataFrame({"s": ["a", "b", "a"], "x": [1.0, 2.0, 3.0]})
+    >>> y, _ = patsy.dmatrices("s ~ x", df)
+    >>> check_numeric_response(y.design_info)
+    Traceback (most recent call last):
+    ...
+    TypeError: endog: the response 's' is not numeric (read as categories ['a', 'b']); code it as numbers in the data or the formula, e.g. "I((s == 'b') * 1) ~ ..." for a 0/1 response
+    """
+    if endog_info is None:
+        return
+    for factor, info in endog_info.factor_infos.items():
+        if info.type == "categorical":
+            name = factor.name()
+            levels = list(info.categories)
+            if not levels or set(levels) <= {False, True}:
+                example = f"I({name} * 1)"
+            else:
+                example = f"I(({name} == {levels[-1]!r}) * 1)"
+            raise TypeError(
+                f"endog: the response {name!r} is not numeric (read as categories {levels}); code it "
+                f'as numbers in the data or the formula, e.g. "{example} ~ ..." for a 0/1 response')
 
 
 def check_finite_density(family, y, trials, weights, name="endog", offset=None):

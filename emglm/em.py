@@ -7,8 +7,8 @@ objective, of the parameters) falls below ``tol``.
 
 Examples
 --------
-The genetic-linkage example of Dempster, Laird and Rubin (1977) in the form of the
-seed's Example 2: counts (38, 34, 125) with probabilities (1/2 - t/2, t/4, 1/2 + t/4);
+The genetic-linkage example of Dempster, Laird and Rubin (1977) in the form given by
+Little and Rubin (1987): counts (38, 34, 125) with probabilities (1/2 - t/2, t/4, 1/2 + t/4);
 the E-step splits 125 into y3 ~ Binomial(125, (t/4) / (1/2 + t/4)) and the rest:
 
 >>> import numpy as np
@@ -49,7 +49,7 @@ class EMResult:
         Objective at each vector of ``history`` (empty without an objective).
     rate : float
         Estimated linear rate of convergence of the plain EM map from the last iterations
-        (the limit of the ratio column of the seed's Table 1): the median of the last five
+        (the limit of the ratio column of Little and Rubin's iteration table): the median of the last five
         ``|x_{t+1} - x_t| / |x_t - x_{t-1}|`` over accepted steps for plain EM and over
         the two EM steps inside each cycle for SQUAREM (whose accepted sequence is not
         linear; the extrapolation removes most of the slowest direction, so under SQUAREM
@@ -98,7 +98,7 @@ def estimate_rate(history, n_last=5):
 
     For a linearly convergent sequence ``x_t -> x*`` with rate ``r``, the successive steps
     shrink by the same factor: ``|x_{t+1}-x_t| / |x_t-x_{t-1}| -> r``, the limit of the
-    ratio ``(x_{t+1}-x*)/(x_t-x*)`` printed in Table 1 of the seed (0.1328 for the
+    ratio ``(x_{t+1}-x*)/(x_t-x*)`` in Little and Rubin's (1987) iteration table (0.1328 for the
     genetic-linkage example). For EM, ``r`` is the largest fraction of missing
     information.
 
@@ -149,6 +149,7 @@ def run(
     accelerate: Optional[str] = None,
     in_domain: Optional[Callable[[np.ndarray], bool]] = None,
     keep_history: bool = True,
+    callback: Optional[Callable[[np.ndarray], bool]] = None,
 ) -> EMResult:
     """Iterate a fixed-point (EM) map to convergence.
 
@@ -178,6 +179,9 @@ def run(
         ``x -> bool``, whether a vector is a valid parameter.
     keep_history : bool
         Keep every accepted vector in ``history`` (set False for huge vectors).
+    callback : callable, optional
+        ``x -> bool``, called with every accepted vector; a true result ends the run there
+        (``converged`` is then False). Used to remove vanishing mixture components.
 
     Returns
     -------
@@ -282,6 +286,8 @@ def run(
                 step_max *= _STEP_FACTOR
             x, f_x = x_new, f_new
         accept(x, f_x)
+        if callback is not None and callback(x):
+            break
         if accelerate is None:
             step = float(np.linalg.norm(x - x_old))
             if last_step is not None and last_step > _noise_floor(x_old) and step > _noise_floor(x):

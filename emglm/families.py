@@ -21,7 +21,8 @@ from scipy import optimize, special
 import statsmodels.genmod.families as smf
 import statsmodels.genmod.families.links as sml
 
-__all__ = ["FamilyAdapter", "family_name", "SUPPORTED_FAMILIES"]
+__all__ = ["FamilyAdapter", "family_name", "is_component_family", "check_family", "check_family_parameters",
+           "SUPPORTED_FAMILIES", "TWEEDIE_POWER_RANGE"]
 
 SUPPORTED_FAMILIES = (
     smf.Gaussian,
@@ -39,6 +40,18 @@ _EPS = np.finfo(float).eps
 _SCALED = (smf.Gaussian, smf.Gamma, smf.InverseGaussian, smf.Tweedie)
 
 
+def is_component_family(family) -> bool:
+    """Whether ``family`` makes its own components (an :class:`emglm.mixture.ComponentFamily`).
+
+    Examples
+    --------
+    >>> import statsmodels.api as sm
+    >>> is_component_family(sm.families.Poisson())
+    False
+    """
+    return callable(getattr(family, "make_component", None)) and not isinstance(family, type)
+
+
 def family_name(family) -> str:
     """Short name of a statsmodels family instance, e.g. ``'Poisson'``.
 
@@ -48,6 +61,8 @@ def family_name(family) -> str:
     >>> family_name(sm.families.Poisson())
     'Poisson'
     """
+    if is_component_family(family):
+        return str(getattr(family, "name", type(family).__name__))
     return type(family).__name__
 
 
@@ -60,6 +75,8 @@ def check_family(family):
     >>> check_family(sm.families.Gamma()).__class__.__name__
     'Gamma'
     """
+    if is_component_family(family):
+        return family
     if isinstance(family, type) and issubclass(family, smf.Family):
         raise TypeError(
             f"family must be a statsmodels family instance such as sm.families.{family.__name__}(), "
@@ -67,13 +84,47 @@ def check_family(family):
         )
     if not isinstance(family, smf.Family):
         raise TypeError(
-            "family must be a statsmodels family instance (e.g. sm.families.Poisson()), "
-            f"got {family!r}"
+            "family must be a statsmodels family instance (e.g. sm.families.Poisson()) or a "
+            f"component family (emglm.mixture.ComponentFamily), got {family!r}"
         )
     if not isinstance(family, SUPPORTED_FAMILIES):
         names = ", ".join(c.__name__ for c in SUPPORTED_FAMILIES)
         raise TypeError(f"family {family_name(family)} is not supported; supported families: {names}")
+    check_family_parameters(family)
     return family
+
+
+# Tweedie variance powers for which the log-density (statsmodels' series for the compound
+# Poisson-gamma distribution) is finite: 1 (Poisson-like) to 2 (gamma); outside it returns NaN
+TWEEDIE_POWER_RANGE = (1.0, 2.0)
+
+
+def check_family_parameters(family):
+    """ValueError naming the parameter when a family's own parameter is out of range.
+
+    NegativeBinomial ``alpha`` must be a positive finite number; Tweedie ``var_power`` must lie
+    in ``TWEEDIE_POWER_RANGE`` (the compound Poisson-gamma range, where emglm's density works).
+
+    Examples
+    --------
+    >>> import statsmodels.api as sm
+    >>> check_family_parameters(sm.families.NegativeBinomial(alpha=-1.0))
+    Traceback (most recent call last):
+    ...
+    ValueError: family: NegativeBinomial alpha must be a positive number, got -1.0
+    """
+    if isinstance(family, smf.NegativeBinomial):
+        a = getattr(family, "alpha", None)
+        if not (isinstance(a, (int, float, np.floating, np.integer)) and np.isfinite(a) and a > 0):
+            raise ValueError(f"family: NegativeBinomial alpha must be a positive number, got {a!r}")
+    if isinstance(family, smf.Tweedie):
+        p = getattr(family, "var_power", None)
+        lo, hi = TWEEDIE_POWER_RANGE
+        if not (isinstance(p, (int, float, np.floating, np.integer)) and lo <= p <= hi):
+            raise ValueError(
+                f"family: Tweedie var_power must lie in [{lo:g}, {hi:g}] (the compound Poisson-gamma "
+                f"range, where the Tweedie log-density is available), got {p!r}; for var_power=0 use "
+                "Gaussian, 3 InverseGaussian")
 
 
 class FamilyAdapter:
@@ -107,6 +158,8 @@ class FamilyAdapter:
         # exact types: Probit, Cauchy and CLogLog subclass Logit in statsmodels
         self._canonical_logit = isinstance(family, smf.Binomial) and type(self.link) is sml.Logit
         self._canonical_log = isinstance(family, smf.Poisson) and type(self.link) is sml.Log
+        #: canonical Poisson-log or Binomial-logit link (``d log f / d eta = trials (y - mu)``)
+        self.canonical = self._canonical_log or self._canonical_logit
         # Gaussian with identity link: the weighted least-squares step maximises the
         # component's weighted log-likelihood exactly, so no step-halving check is needed
         self.exact_wls = isinstance(family, smf.Gaussian) and type(self.link) is sml.Identity
@@ -260,6 +313,58 @@ class FamilyAdapter:
         return self.link(self.family.starting_mu(self.y))
 
     # ----------------------------------------------------------------- dispersion
+    #: families whose dispersion is a function of two sums over rows (:meth:`scale_sums`)
+    @property
+    def scale_by_sums(self):
+        return isinstance(self.family, (smf.Gaussian, smf.InverseGaussian, smf.Gamma))
+
+    def scale_sums(self, mu, w, rows=None):
+        """``(sum w, sum w d)`` for one class: what its weighted-ML dispersion needs.
+
+        ``d`` is ``(y - mu)^2`` (Gaussian), ``(y - mu)^2 / (y mu^2)`` (inverse Gaussian) or
+        ``log(y / mu) - y / mu`` (Gamma); sums from several blocks or partitions add.
+        ``rows`` (a slice) says which rows of the response ``mu`` belongs to.
+
+        Examples
+        --------
+        >>> import numpy as np, statsmodels.api as sm
+        >>> fa = FamilyAdapter(sm.families.Gaussian(), np.array([1.0, 3.0]), np.ones(2))
+        >>> fa.scale_sums(np.array([2.0, 2.0]), np.ones(2))
+        (2.0, 2.0)
+        """
+        y = self.y if rows is None else self.y[rows]
+        fam = self.family
+        if isinstance(fam, smf.Gaussian):
+            d = (y - mu) ** 2
+        elif isinstance(fam, smf.InverseGaussian):
+            d = (y - mu) ** 2 / (y * mu * mu)
+        else:
+            d = np.log(y / mu) - y / mu
+        return float(w.sum()), float(w @ d)
+
+    def scale_from_sums(self, sums):
+        """Weighted-ML dispersion from the :meth:`scale_sums` of the classes sharing it."""
+        W = sum(a for a, _ in sums)
+        if W <= 0:
+            return 1.0
+        S = sum(b for _, b in sums) / W
+        if not isinstance(self.family, smf.Gamma):
+            return S
+        # d/dnu of sum w [nu log(nu y/mu) - nu y/mu - lgamma(nu)] = 0, nu = 1/phi:
+        # log(nu) - digamma(nu) = c with c = -1 - mean_w(log(y/mu) - y/mu) >= 0
+        c = -1.0 - S
+        if not c > 0:
+            return 0.0  # perfect fit; the caller's variance floor deals with it
+
+        def f(lv):
+            return lv - special.digamma(np.exp(lv)) - c
+
+        lo, hi = -40.0, 40.0
+        if f(hi) > 0:
+            return float(np.exp(-hi))
+        lv = optimize.brentq(f, lo, hi, xtol=1e-14)
+        return float(np.exp(-lv))
+
     def scale_mle(self, mus, wts):
         """Weighted maximum-likelihood dispersion pooled over columns.
 
@@ -276,30 +381,13 @@ class FamilyAdapter:
         """
         if not self.has_scale:
             return 1.0
+        if self.scale_by_sums:
+            return self.scale_from_sums([self.scale_sums(m, w) for m, w in zip(mus, wts)])
         y = self.y
         W = sum(float(w.sum()) for w in wts)
         if W <= 0:
             return 1.0
         fam = self.family
-        if isinstance(fam, smf.Gaussian):
-            return sum(float(w @ ((y - m) ** 2)) for m, w in zip(mus, wts)) / W
-        if isinstance(fam, smf.InverseGaussian):
-            return sum(float(w @ ((y - m) ** 2 / (y * m * m))) for m, w in zip(mus, wts)) / W
-        if isinstance(fam, smf.Gamma):
-            # d/dnu of sum w [nu log(nu y/mu) - nu y/mu - lgamma(nu)] = 0, nu = 1/phi:
-            # log(nu) - digamma(nu) = c with c = -1 - mean_w(log(y/mu) - y/mu) >= 0
-            s = sum(float(w @ (np.log(y / m) - y / m)) for m, w in zip(mus, wts)) / W
-            c = -1.0 - s
-            if not c > 0:
-                return 0.0  # perfect fit; the caller's variance floor deals with it
-            def f(lv):
-                return lv - special.digamma(np.exp(lv)) - c
-
-            lo, hi = -40.0, 40.0
-            if f(hi) > 0:
-                return float(np.exp(-hi))
-            lv = optimize.brentq(f, lo, hi, xtol=1e-14)
-            return float(np.exp(-lv))
         # Tweedie: one-dimensional search on log(phi)
         def negll(lphi):
             phi = np.exp(lphi)
@@ -326,3 +414,6 @@ class FamilyAdapter:
             raise ValueError(f"{name}: {self.name} responses must be positive; found {int(np.sum(y <= 0))} value(s) <= 0")
         if isinstance(fam, smf.Tweedie) and np.any(y < 0):
             raise ValueError(f"{name}: Tweedie responses must be non-negative; found {int(np.sum(y < 0))} negative value(s)")
+        if isinstance(fam, smf.Tweedie) and fam.var_power >= 2 and np.any(y <= 0):
+            raise ValueError(f"{name}: Tweedie responses with var_power=2 must be positive (zeros are only "
+                             f"possible for var_power < 2); found {int(np.sum(y <= 0))} value(s) <= 0")

@@ -32,6 +32,28 @@ class Design:
         self.fixed_columns = fixed_columns
         self.concomitant = concomitant
 
+    # patsy's design infos refuse pickling; their content (terms, categorical levels,
+    # stateful-transform state) is stored as plain data instead (emglm.design_state)
+    _INFOS = ("endog", "exog", "fixed", "concomitant")
+
+    def __getstate__(self):
+        from .design_state import encode
+
+        state = dict(self.__dict__)
+        memo = {}
+        state["_encoded_infos"] = {name: encode(state.pop(name), memo) for name in self._INFOS}
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        encoded = state.pop("_encoded_infos", None)
+        if encoded is not None:  # files written before this format hold the infos themselves
+            from .design_state import decode
+
+            memo = {}
+            state.update({name: decode(v, memo) for name, v in encoded.items()})
+        self.__dict__.update(state)
+
     def _build(self, info, data, na_drop=False):
         action = patsy.NAAction(on_NA="drop" if na_drop else "raise", NA_types=[])
         (m,) = patsy.build_design_matrices([info], data, NA_action=action, return_type="dataframe")

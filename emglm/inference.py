@@ -24,9 +24,6 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-import statsmodels.genmod.families as smf
-import statsmodels.genmod.families.links as sml
-from scipy import special
 
 from .warnings import DegenerateComponentWarning
 
@@ -51,79 +48,44 @@ def check_cov_type(cov_type):
     return cov_type
 
 
-# ---------------------------------------------------------------------- row derivatives
-def _dlogf_deta(fa, E, M, scale):
-    """(k, n) derivative of each row's log-density with respect to its linear predictor.
+# ---------------------------------------------------------------------- score pieces
+def _pieces(mix, theta):
+    """E-step at ``theta`` and each component's per-row score pieces.
 
-    ``d log f / d eta = trials (y - mu) / (phi V(mu) g'(mu))`` for every exponential
-    dispersion family (NegativeBinomial with fixed alpha and Tweedie included).
+    A GLM component gives its (k, n) posterior-weighted ``d log f / d eta`` and ``d log f /
+    d log phi`` (the design is applied block by block later); any other component its
+    (n, n_params) matrix of posterior-weighted row scores. The mixing part is the (units,
+    K-1) matrix ``T_uj - pi_uj`` (None without estimated proportions).
     """
-    y, n = fa.y, fa.trials
-    fam, link = fa.family, fa.link
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        if fa._canonical_log or fa._canonical_logit:  # (Probit, CLogLog subclass Logit)
-            G = n * (y - M)
-        elif isinstance(fam, smf.Gaussian) and type(link) is sml.Identity:
-            G = (y - M) / scale[:, None]
+    es = mix.estep(theta)
+    pieces = []
+    for c, (comp, p) in enumerate(zip(mix.components, mix.component_params(theta))):
+        Tc = np.ascontiguousarray(np.asarray(es.T)[:, mix.class_slice(c)].T)  # (classes, n)
+        if comp.n_params == 0:
+            pieces.append(None)
+        elif hasattr(comp, "score_pieces"):
+            pieces.append(("glm", comp.score_pieces(p, es.evals[c], Tc)))
         else:
-            G = n * (y - M) / (scale[:, None] * fam.variance(M) * link.deriv(M))
-    return G
-
-
-def _dlogf_dlogscale(fa, E, M, scale):
-    """(k, n) derivative of each row's log-density with respect to its log dispersion."""
-    fam = fa.family
-    y = fa.y
-    phi = scale[:, None]
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        if isinstance(fam, smf.Gaussian):
-            return 0.5 * ((y - M) ** 2 / phi - 1.0)
-        if isinstance(fam, smf.InverseGaussian):
-            return 0.5 * ((y - M) ** 2 / (phi * y * M * M) - 1.0)
-        if isinstance(fam, smf.Gamma):
-            nu = 1.0 / phi
-            return -nu * (np.log(nu * y / M) + 1.0 - y / M - special.digamma(nu))
-        # Tweedie: no closed form for the series normaliser's derivative; central difference
-        h = 1e-4
-        out = np.empty_like(M)
-        for j in range(M.shape[0]):
-            up = fa.loglike(E[j], M[j], scale[j] * np.exp(h))
-            dn = fa.loglike(E[j], M[j], scale[j] * np.exp(-h))
-            out[j] = (up - dn) / (2 * h)
-        return out
-
-
-def _weighted(Tk, G):
-    """``Tk * G`` where a row with no posterior weight contributes nothing (0 * inf = 0)."""
-    with np.errstate(invalid="ignore"):
-        out = Tk * G
-    if not np.isfinite(out.sum()):
-        out = np.where(Tk > 0, out, 0.0)
-    return out
-
-
-def _pieces(engine, theta):
-    """E-step at ``theta`` and the per-row / per-unit derivative pieces of the score."""
-    es = engine.estep(theta)
-    P = engine.unpack(theta)
-    fa = engine.fam
-    E = np.ascontiguousarray(es.Eta.T)
-    M = np.ascontiguousarray(es.Mu.T) if es.Mu is not None else fa.mean(E)
-    Tk = np.ascontiguousarray(es.T[:, : engine.k].T)  # (k, n) row-level posterior
-    Geta = _dlogf_deta(fa, E, M, P.scale)
-    A = _weighted(Tk, Geta)
-    B = None
-    if engine.layout.n_scale:
-        B = _weighted(Tk, _dlogf_dlogscale(fa, E, M, P.scale))
+            pieces.append(("rows", comp.score_rows(p, es.evals[c], Tc, mix.rows)))
     R = None
-    if engine.layout.estimate_mixing and engine.K > 1:
-        pi = np.broadcast_to(np.exp(engine.log_prior(P)), (engine.G, engine.K))
+    if mix.mixing.n_params:
+        pi = np.broadcast_to(np.exp(mix.log_prior(theta)), (mix.G, mix.K))
         R = es.Tunit[:, 1:] - pi[:, 1:]  # (units, K-1)
-    return es, A, B, R
+    return es, pieces, R
 
 
-def _zdesign(engine):
-    return np.ones((engine.G, 1)) if engine.Z is None else engine.Z
+def _columns(mix, pieces, rows_sl, X=None, U=None):
+    """Per-row score columns of the components on rows ``rows_sl`` (without weights)."""
+    cols = []
+    for comp, pc in zip(mix.components, pieces):
+        if pc is None:
+            continue
+        kind, val = pc
+        if kind == "glm":
+            cols.append(comp.score_columns(val[0], val[1], mix.rows, rows_sl, X=X, U=U))
+        else:
+            cols.append(val[rows_sl])
+    return cols
 
 
 def total_score(engine, theta):
@@ -131,12 +93,12 @@ def total_score(engine, theta):
 
     Parameters
     ----------
-    engine : MixtureEngine
+    engine : Mixture
     theta : ndarray, the flat parameter vector
 
     Returns
     -------
-    ndarray, shape (layout.size,)
+    ndarray, shape (size of theta,)
 
     Examples
     --------
@@ -145,37 +107,40 @@ def total_score(engine, theta):
     >>> rng = np.random.default_rng(0)
     >>> y = rng.poisson(np.where(rng.random(300) < 0.5, 1.0, 6.0))
     >>> res = EMGLM(y, np.ones((300, 1)), k=2, family=sm.families.Poisson()).fit(tol=1e-12)
-    >>> bool(np.max(np.abs(total_score(res._engine, res.theta))) < 1e-3)
+    >>> bool(np.max(np.abs(total_score(res.mixture, res.theta))) < 1e-3)
     True
     """
-    lay = engine.layout
-    es, A, B, R = _pieces(engine, theta)
-    w = engine.w
-    Aw = A if engine._unit_weights else A * w
-    parts = [(Aw @ engine.X).ravel()]
-    if engine.q:
-        parts.append(engine.U.T @ Aw.sum(axis=0))
-    if lay.n_scale:
-        Bs = B @ w
-        parts.append(np.array([Bs.sum()]) if lay.n_scale == 1 else Bs)
-    if lay.n_gamma:
-        parts.append(((R * engine.unit_w[:, None]).T @ _zdesign(engine)).ravel())
+    mix = engine
+    rows = mix.rows
+    es, pieces, R = _pieces(mix, theta)
+    w = rows.w
+    parts = []
+    for comp, pc in zip(mix.components, pieces):
+        if pc is None:
+            continue
+        kind, val = pc
+        if kind == "glm":
+            A, B = val
+            Aw = A if rows.unit_weights else A * w
+            parts.append((Aw @ rows.X).ravel())
+            if rows.q:
+                parts.append(rows.U.T @ Aw.sum(axis=0))
+            if comp.n_scale:
+                Bs = B @ w
+                parts.append(np.array([Bs.sum()]) if comp.n_scale == 1 else Bs)
+        else:
+            parts.append(w @ val)
+    if R is not None:
+        parts.append(((R * rows.unit_w[:, None]).T @ mix.mixing.design(rows)).ravel())
     return np.concatenate(parts)
 
 
-def _score_columns(engine, A, B, R, rows):
-    """Unit-free per-row score matrix (rows, dim) for the rows ``rows`` (ungrouped case)."""
-    lay = engine.layout
-    X = engine.X[rows]
-    cols = [X * A[j, rows][:, None] for j in range(engine.k)]
-    if engine.q:
-        cols.append(engine.U[rows] * A[:, rows].sum(axis=0)[:, None])
-    if lay.n_scale:
-        Bb = B[:, rows].T
-        cols.append(Bb.sum(axis=1, keepdims=True) if lay.n_scale == 1 else Bb)
-    if lay.n_gamma:
-        Z = _zdesign(engine)[rows]
-        Rb = R[rows]
+def _score_columns(mix, pieces, R, rows_sl):
+    """Unit-free per-row score matrix (rows, dim) for the rows ``rows_sl`` (ungrouped case)."""
+    cols = _columns(mix, pieces, rows_sl)
+    if R is not None:
+        Z = mix.mixing.design(mix.rows)[rows_sl]
+        Rb = R[rows_sl]
         cols.extend(Z * Rb[:, [l]] for l in range(Rb.shape[1]))
     return np.hstack(cols)
 
@@ -194,28 +159,22 @@ def unit_scores(engine, theta):
     >>> rng = np.random.default_rng(1)
     >>> y = rng.normal(np.where(rng.random(200) < 0.5, -2.0, 2.0))
     >>> res = EMGLM(y, np.ones((200, 1)), k=2).fit()
-    >>> unit_scores(res._engine, res.theta).shape
+    >>> unit_scores(res.mixture, res.theta).shape
     (200, 5)
     """
-    es, A, B, R = _pieces(engine, theta)
+    es, pieces, R = _pieces(engine, theta)
     if engine.groups is None:
-        return _score_columns(engine, A, B, R, slice(None))
-    return _group_scores(engine, A, B, R)
+        return _score_columns(engine, pieces, R, slice(None))
+    return _group_scores(engine, pieces, R)
 
 
-def _group_scores(engine, A, B, R):
-    lay = engine.layout
-    S = engine._S  # (G, n) group sum carrying the frequency weights
-    cols = [S @ (engine.X * A[j][:, None]) for j in range(engine.k)]
-    if engine.q:
-        cols.append(S @ (engine.U * A.sum(axis=0)[:, None]))
-    if lay.n_scale:
-        Bg = np.asarray(S @ B.T)
-        cols.append(Bg.sum(axis=1, keepdims=True) if lay.n_scale == 1 else Bg)
-    if lay.n_gamma:
-        Z = _zdesign(engine)
+def _group_scores(mix, pieces, R):
+    S = mix.rows.group_matrix  # (G, n) group sum carrying the frequency weights
+    cols = [np.asarray(S @ c) for c in _columns(mix, pieces, slice(None))]
+    if R is not None:
+        Z = mix.mixing.design(mix.rows)
         cols.extend(Z * R[:, [l]] for l in range(R.shape[1]))
-    return np.hstack([np.asarray(c) for c in cols])
+    return np.hstack(cols)
 
 
 def outer_product(engine, theta):
@@ -228,19 +187,19 @@ def outer_product(engine, theta):
     >>> rng = np.random.default_rng(1)
     >>> y = rng.normal(np.where(rng.random(200) < 0.5, -2.0, 2.0))
     >>> res = EMGLM(y, np.ones((200, 1)), k=2).fit()
-    >>> B = outer_product(res._engine, res.theta)
+    >>> B = outer_product(res.mixture, res.theta)
     >>> bool(np.allclose(B, B.T) and np.all(np.linalg.eigvalsh(B) > 0))
     True
     """
-    es, A, B, R = _pieces(engine, theta)
+    es, pieces, R = _pieces(engine, theta)
     if engine.groups is not None:
-        Sg = _group_scores(engine, A, B, R)
+        Sg = _group_scores(engine, pieces, R)
         return Sg.T @ Sg
-    dim = engine.layout.size
+    dim = engine.size
     out = np.zeros((dim, dim))
     for start in range(0, engine.n, _BLOCK):
         rows = slice(start, min(start + _BLOCK, engine.n))
-        Sb = _score_columns(engine, A, B, R, rows)
+        Sb = _score_columns(engine, pieces, R, rows)
         out += Sb.T @ (Sb * engine.w[rows][:, None])
     return out
 
@@ -260,7 +219,7 @@ def observed_information(engine, theta, opg=None, rel_step=None):
     >>> rng = np.random.default_rng(1)
     >>> y = rng.normal(np.where(rng.random(200) < 0.5, -2.0, 2.0))
     >>> res = EMGLM(y, np.ones((200, 1)), k=2).fit()
-    >>> I = observed_information(res._engine, res.theta)
+    >>> I = observed_information(res.mixture, res.theta)
     >>> bool(np.all(np.linalg.eigvalsh(I) > 0))
     True
     """
@@ -282,7 +241,6 @@ def observed_information(engine, theta, opg=None, rel_step=None):
         tp[i] += h[i]
         tm[i] -= h[i]
         J[:, i] = (total_score(engine, tp) - total_score(engine, tm)) / (tp[i] - tm[i])
-    engine.estep(theta)  # leave the engine's cache at the estimate
     return -0.5 * (J + J.T)
 
 
@@ -403,11 +361,11 @@ def covariance(engine, theta, cov_type="oim"):
     >>> rng = np.random.default_rng(1)
     >>> y = rng.normal(np.where(rng.random(200) < 0.5, -2.0, 2.0))
     >>> res = EMGLM(y, np.ones((200, 1)), k=2).fit()
-    >>> covariance(res._engine, res.theta, "robust")["cov"].shape
+    >>> covariance(res.mixture, res.theta, "robust")["cov"].shape
     (5, 5)
     """
     check_cov_type(cov_type)
-    dim = engine.layout.size
+    dim = engine.size
     if cov_type == "none":
         return dict(cov=np.full((dim, dim), np.nan), oim=None, opg=None, positive_definite=None)
     opg = outer_product(engine, theta)

@@ -79,6 +79,15 @@ def _patsy_env():
     return patsy.EvalEnvironment([ns])
 
 
+class _Unpickler(pickle.Unpickler):
+    """Unpickler that maps the numerical core of emglm 0.1.0 files to a stand-in."""
+
+    def find_class(self, module, name):
+        if module == "emglm.engine":  # MixtureEngine and its cached _EStep
+            return _OldEngine
+        return super().find_class(module, name)
+
+
 # quantities the summary and inference need, computed before the data go
 _KEEP = ("params", "proportions", "scale", "llf_pooled", "_theta_labels", "_cov", "_scale_mask",
          "_reported_params", "_bse_flat", "bse", "tvalues", "pvalues", "bse_scale",
@@ -129,7 +138,7 @@ class DataFreeResults(EMGLMResults):
     def resid_quantile(self, random_state=None):
         raise DataRemovedError("resid_quantile is not available: the results were saved with remove_data=True")
 
-    def predict(self, exog=None, which="pooled", offset=None, exposure=None, **kwargs):
+    def predict(self, exog=None, which="mean", offset=None, exposure=None, **kwargs):
         if exog is None:
             raise DataRemovedError("predict needs exog: the training data were removed (remove_data=True)")
         return super().predict(exog, which, offset, exposure, **kwargs)
@@ -206,6 +215,9 @@ def _model_state(model, remove_data, arrays):
         key = f"model.{name}"
         if isinstance(v, smf.Family):
             doc[name] = {"family": _family_to_json(v)}
+        elif name == "family":
+            raise TypeError(f"the file format stores statsmodels GLM families only, not {type(v).__name__}; "
+                            "pickle these results instead")
         elif isinstance(v, Design):
             doc[name] = {"design": {part: design_info_to_json(getattr(v, part))
                                     for part in ("endog", "exog", "fixed", "concomitant")},
@@ -225,7 +237,7 @@ def _model_state(model, remove_data, arrays):
             doc[name] = {"list": list(v)}
         else:
             skipped.append(name)  # caches and helpers that are rebuilt on use
-    model._var_floor()  # the dispersion floor comes from the data: computed while they are here
+    model.dispersion_floor()  # it comes from the data: computed while they are here
     doc["_var_floor_value"] = {"value": getattr(model, "_var_floor_value", None)}
     return doc
 
@@ -269,7 +281,7 @@ def _results_state(res, remove_data, arrays):
     """JSON description of the results (arrays go into ``arrays``)."""
     from dataclasses import asdict
 
-    em = res._em
+    em = res.em_result
     arrays["theta"] = np.asarray(res.theta, dtype=float)
     arrays["llf_history"] = np.asarray(em.objective_history, dtype=float)
     hist = [np.asarray(h, dtype=float) for h in (em.history or [])]
@@ -319,13 +331,13 @@ def _results_from_state(doc, arrays, model):
     em = EMResult(params=theta, n_iter=doc["n_iter"], converged=doc["converged"], history=hist,
                   objective_history=list(arrays["llf_history"]), rate=doc["rate"], n_fallback=doc["n_fallback"])
     if doc["class"] == "EMGLMResults":
-        res = EMGLMResults(model, model._engine(), theta, em, n_starts=doc["n_starts"], cov_type=doc["cov_type"])
+        res = EMGLMResults(model, model.make_mixture(), theta, em, n_starts=doc["n_starts"],
+                           cov_type=doc["cov_type"])
     else:
-        m2 = copy.copy(model)
-        m2.group_codes = None  # no rows: the engine only unpacks parameters and predicts
-        eng = m2._engine()
+        mix = model.make_mixture()  # no rows: it only unpacks parameters and predicts
+        mix.n_jobs = 1
         res = object.__new__(DataFreeResults)
-        res.__dict__.update(cov_type=doc["cov_type"], model=model, _engine=eng, theta=theta, _em=em,
+        res.__dict__.update(cov_type=doc["cov_type"], model=model, mixture=mix, theta=theta, _em=em,
                             n_iter=int(em.n_iter), converged=bool(em.converged),
                             llf_history=np.asarray(em.objective_history), n_starts=doc["n_starts"], _es=None,
                             llf=doc["llf"], nobs=model.nobs, k=model.k, n_groups=model.n_groups,
@@ -335,9 +347,10 @@ def _results_from_state(doc, arrays, model):
         if "bse_proportions" in arrays:
             res.bse_proportions = pd.Series(arrays["bse_proportions"], index=names, name="bse_proportion")
     if "cov" in doc:
-        res._cov = {key: arrays.get(f"cov.{key}") for key in ("cov", "oim", "opg")}
-        res._cov["positive_definite"] = doc["cov"]["positive_definite"]
-        res._cov_pd = doc["cov"]["positive_definite"]
+        # the covariance computed before saving, put where the results cache it
+        cov = {key: arrays.get(f"cov.{key}") for key in ("cov", "oim", "opg")}
+        cov["positive_definite"] = doc["cov"]["positive_definite"]
+        vars(res).update(_cov=cov, _cov_pd=cov["positive_definite"])
     w = doc.get("warmup")
     res.warmup = None if w is None else WarmupInfo(llf=arrays["warmup.llf"], n_iter=arrays["warmup.n_iter"], **w)
     return res
@@ -440,7 +453,28 @@ def load(fname, allow_pickle=False):
 
 def _load_pickle(fh, what):
     """The older format: a pickle (runs code stored in the file)."""
-    obj = pickle.load(fh)
+    obj = _Unpickler(fh).load()
     if not isinstance(obj, EMGLMResults):
         raise TypeError(f"{what} does not hold emglm results (found {type(obj).__name__})")
-    return obj
+    return _upgrade(obj)
+
+
+class _OldEngine:
+    """Stand-in for the numerical core of files written by emglm 0.1.0 (``emglm.engine``)."""
+
+    def __setstate__(self, state):
+        if isinstance(state, tuple):  # (dict, slots) of classes with __slots__
+            state = {**(state[0] or {}), **(state[1] or {})}
+        self.__dict__.update(state)
+
+
+def _upgrade(res):
+    """Rebuild the numerical mixture of results written by emglm 0.1.0 from their model."""
+    model = res.model
+    if "_design" in model.__dict__ and "design" not in model.__dict__:
+        model.design = model.__dict__.pop("_design")
+    if "mixture" not in res.__dict__ and "_engine" in res.__dict__:
+        old = res.__dict__.pop("_engine")
+        res.mixture = res.model.make_mixture(k=res.k, var_floor=getattr(old, "var_floor", None))
+        res._es = None
+    return res

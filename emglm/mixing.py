@@ -1,4 +1,4 @@
-"""Mixing proportions: equal (the seed), constant and estimated, or concomitant.
+"""Mixing proportions: equal (emax.glm's E-step), constant and estimated, or concomitant.
 
 Mixing coefficients ``gamma`` (K-1, r) give log prior weights through a multinomial logit
 with the first class as reference: ``log pi_uj = z_u gamma_j - logsumexp_l(z_u gamma_l)``,

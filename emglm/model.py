@@ -9,12 +9,9 @@ import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 
-from . import em
 from .data import MIXING_MODES, SCALE_MODES, check_k, prepare_data
-from .engine import MixtureEngine
 from .families import family_name
-from .starts import initial_posteriors
-from .warnings import ConvergenceWarning, DegenerateComponentWarning
+from .warnings import DegenerateComponentWarning
 
 __all__ = ["EMGLM"]
 
@@ -52,7 +49,7 @@ class EMGLM:
         Frequency weights.
     mixing : {"estimate", "equal"}
         Constant estimated proportions, or all components equally likely a priori
-        (the seed's and emax.glm's E-step).
+        (emax.glm's E-step).
     missing : {"drop", "raise"}
         Rows with NaN or infinite values are dropped (with a warning giving the count) or
         raise a ValueError.
@@ -94,7 +91,12 @@ class EMGLM:
                                            and np.isfinite(point_mass)):
             raise TypeError(f"point_mass must be a finite number or None, got {point_mass!r}")
         self.formula = kwargs.pop("formula", None)
-        self._design = kwargs.pop("design", None)
+        #: the formula's design (rebuilds the matrices on new data), None for arrays
+        self.design = kwargs.pop("design", None)
+        if self.design is not None:
+            from .data import check_numeric_response
+
+            check_numeric_response(self.design.endog)  # before patsy's indicator columns confuse
         names = kwargs.pop("names", {})
         if kwargs:
             raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(kwargs))}")
@@ -129,7 +131,7 @@ class EMGLM:
         self._check_domain()
         self.nobs = float(self.freq_weights.sum())
         self.n_groups = None if self.group_codes is None else len(self.group_labels)
-        self._unit_concomitant()  # validates concomitant variables constant within groups
+        self.unit_concomitant()  # validates concomitant variables constant within groups
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -169,6 +171,8 @@ class EMGLM:
         """
         from .formula import build_from_formula, resolve_eval_env
 
+        if isinstance(data, pd.DataFrame) and len(data) == 0:
+            raise ValueError("data has no rows")
         return build_from_formula(cls, formula, data, k, family=family, offset=offset,
                                   exposure=exposure, weights=weights, mixing=mixing,
                                   missing=missing, concomitant=concomitant, groups=groups,
@@ -176,8 +180,11 @@ class EMGLM:
                                   eval_env=resolve_eval_env(eval_env), **kwargs)
 
     def _check_domain(self):
-        from .families import FamilyAdapter
+        from .families import FamilyAdapter, is_component_family
 
+        if is_component_family(self.family):
+            self.family.check_endog(self.endog, self.endog_name)
+            return
         FamilyAdapter(self.family, self.endog, self.trials).check_endog(self.endog_name)
         from .data import check_finite_density
 
@@ -199,7 +206,8 @@ class EMGLM:
             names.append("point_mass")
         return names
 
-    def _unit_concomitant(self):
+    def unit_concomitant(self):
+        """Concomitant design per unit (per group for grouped data), or None."""
         Z = self.concomitant_exog
         if Z is None or self.group_codes is None:
             return Z
@@ -213,93 +221,69 @@ class EMGLM:
             raise ValueError("concomitant variables must be constant within each group")
         return Zu
 
-    def _engine(self, k=None, point_mass="model", mixing=None, var_floor=None):
-        # threads for the row passes: those fit() was asked for (one outside a fit)
-        return MixtureEngine(
-            self.family, self.endog, self.exog, self.k if k is None else k, self.offset,
-            self.freq_weights, self.trials, fixed=self.fixed_exog,
-            concomitant=self._unit_concomitant() if mixing is None else None,
-            groups=self.group_codes,
-            point_mass=self.point_mass if point_mass == "model" else point_mass,
-            mixing=self.mixing if mixing is None else mixing, scale=self.scale_mode,
-            var_floor=self._var_floor() if var_floor is None else var_floor,
-            n_jobs=getattr(self, "_n_jobs", 1),
-        )
+    def make_mixture(self, k=None, point_mass="model", mixing=None, var_floor=None, rows=None):
+        """The numerical mixture (:class:`emglm.mixture.Mixture`) of this model.
 
-    def _var_floor(self):
-        # dispersion floor against collapsing components (emglm.degenerate), computed once
+        Parameters
+        ----------
+        k : int, optional
+            Number of regression components (default the model's).
+        point_mass : "model", float or None
+            The model's point mass, another value, or none.
+        mixing : {"estimate", "equal"}, optional
+            Overrides the model's mixing mode (then without concomitant variables).
+        var_floor : float, optional
+            Dispersion floor (default :meth:`dispersion_floor`).
+        rows : Rows, optional
+            The data (default the model's rows; a subsample for warm-up starts).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> mix = EMGLM(np.arange(6.0), np.ones((6, 1)), k=2).make_mixture()
+        >>> mix.K, mix.size
+        (2, 5)
+        """
+        from .families import is_component_family
+        from .mixture import GLMComponent, Mixture, PointMass, make_mixing
+
+        if rows is None:
+            rows = self.rows(concomitant=mixing is None)
+        k = self.k if k is None else int(k)
+        pm = self.point_mass if point_mass == "model" else point_mass
+        floor = self.dispersion_floor() if var_floor is None else var_floor
+        if is_component_family(self.family):
+            comps = [self.family.make_component(rows, k, scale=self.scale_mode, var_floor=floor)]
+        else:
+            comps = [GLMComponent(self.family, rows, k, scale=self.scale_mode, var_floor=floor)]
+        if pm is not None:
+            comps.append(PointMass(pm, rows))
+        K = k + (pm is not None)
+        mode = self.mixing if mixing is None else mixing
+        return Mixture(comps, make_mixing(mode, K, rows.Z), rows)
+
+    def rows(self, concomitant=True):
+        """The model's data as :class:`emglm.mixture.Rows` (threads: those ``fit`` was given)."""
+        from .mixture import Rows
+
+        return Rows(self.endog, self.exog, self.offset, self.freq_weights, self.trials,
+                    fixed=self.fixed_exog, concomitant=self.unit_concomitant() if concomitant else None,
+                    groups=self.group_codes, n_jobs=getattr(self, "n_jobs", 1))
+
+    def dispersion_floor(self):
+        """Dispersion floor against collapsing components (:mod:`emglm.degenerate`), or None."""
+        from .families import FamilyAdapter, is_component_family
+
+        if is_component_family(self.family):
+            return None
         if getattr(self, "_var_floor_value", None) is None:
             from .degenerate import dispersion_floor
-            from .families import FamilyAdapter
 
             fam = FamilyAdapter(self.family, self.endog, self.trials)
             self._var_floor_value = dispersion_floor(fam, self.freq_weights) if fam.has_scale else 0.0
         return self._var_floor_value or None
 
     # ------------------------------------------------------------------ fitting
-    def _start_vectors(self, engine, start, start_params, n_starts, rng):
-        """Flat starting vectors for every start (``start`` already validated by ``fit``)."""
-        if start_params is None and (isinstance(start, str) and start == "random"
-                                     or not isinstance(start, str) and n_starts == 1):
-            # given labels/posteriors or random starts need no one-component fit (performance)
-            return [engine.fit_from_posterior(T) for T in initial_posteriors(engine, start, n_starts, rng)]
-        base = self._engine(k=1, point_mass=None, mixing="equal")
-        theta1 = base.fit_from_posterior(np.ones((self.exog.shape[0], 1)))
-        self._llf_one_component = float(base.objective(theta1))  # for emglm.safeguards
-        P1 = base.unpack(theta1)
-        if start_params is not None:
-            return [self._theta_from_start_params(engine, start_params, P1)]
-        fam = base.fam
-        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # separated data
-            mu = fam.mean(base.linear_predictors(P1)[:, 0])
-            resid = (fam.y - mu) * np.sqrt(fam.trials / fam.family.variance(mu))
-        resid = np.where(np.isfinite(resid), resid, 0.0)
-        thetas = []
-        for T in initial_posteriors(engine, start, n_starts, rng, base_resid=resid):
-            thetas.append(engine.fit_from_posterior(T))
-        if not (isinstance(start, str)) and n_starts > 1:
-            for T in initial_posteriors(engine, "fit", n_starts, rng, base_resid=resid)[1:]:
-                thetas.append(engine.fit_from_posterior(T))
-        return thetas
-
-    def _validate_start(self, engine, start):
-        if isinstance(start, str):
-            if start not in ("fit", "random"):
-                raise ValueError(f"start must be 'fit', 'random', a label vector or a posterior matrix, got {start!r}")
-            return
-        arr = np.asarray(start)
-        n, K = self.exog.shape[0], engine.K
-        if arr.ndim == 1:
-            if arr.shape[0] != n:
-                raise ValueError(f"start: a label vector must have length nobs={n}, got {arr.shape[0]}")
-            if not np.issubdtype(arr.dtype, np.integer) and not np.all(np.equal(np.mod(arr, 1), 0)):
-                raise ValueError("start: labels must be integers")
-            if arr.min() < 0 or arr.max() >= K:
-                raise ValueError(f"start: labels must lie in 0..{K - 1}, got range {arr.min()}..{arr.max()}")
-        elif arr.ndim == 2:
-            if arr.shape != (n, K):
-                raise ValueError(f"start: a posterior matrix must have shape ({n}, {K}), got {arr.shape}")
-            if not np.all(np.isfinite(arr)) or np.any(arr < 0) or not np.allclose(arr.sum(axis=1), 1.0):
-                raise ValueError("start: posterior rows must be finite, non-negative and sum to one")
-        else:
-            raise ValueError(f"start must be a label vector or a posterior matrix, got shape {arr.shape}")
-
-    def _theta_from_start_params(self, engine, start_params, P1):
-        from .layout import Params
-
-        sp = start_params.to_numpy() if isinstance(start_params, pd.DataFrame) else np.asarray(start_params, float)
-        p, q, k = self.exog.shape[1], engine.q, self.k
-        if sp.ndim != 2 or sp.shape[0] not in (p, p + q) or sp.shape[1] not in (k, engine.K):
-            raise ValueError(
-                f"start_params must be shaped like params: ({p + q}, {engine.K}) (terms x components), got {np.shape(sp)}"
-            )
-        beta = sp[:p, :k].T.copy()
-        delta = sp[p:, 0] if sp.shape[0] > p else P1.delta
-        if not np.all(np.isfinite(beta)):
-            raise ValueError("start_params must be finite")
-        P = Params(beta, np.asarray(delta, float), np.full(k, P1.scale[0]), np.zeros((engine.K - 1, engine.r)))
-        return engine.pack(P)
-
     def fit(self, start="fit", start_params=None, n_starts=1, random_state=None, tol=1e-8,
             maxiter=1000, accelerate="squarem", warmup=None, progress=False, cov_type="oim",
             min_proportion=None, n_jobs=None, **kwargs):
@@ -316,7 +300,7 @@ class EMGLM:
         n_starts : int
             Number of starts; the fit with the highest log-likelihood is kept.
         random_state : int, numpy Generator or None
-            Seed for random starts.
+            Random seed (an integer) or numpy Generator for the random starts.
         tol : float
             Converged when the relative change in llf is below ``tol``.
         maxiter : int
@@ -359,68 +343,47 @@ class EMGLM:
         from .results import EMGLMResults
 
         check_cov_type(cov_type)
-        from .degenerate import check_min_proportion, diagnose, reduced_model, run_start, warn_degenerate
+        from .degenerate import check_min_proportion, reduced_model
 
         if kwargs:
             raise TypeError(f"fit() got unexpected keyword argument(s): {', '.join(sorted(kwargs))}")
         min_proportion = check_min_proportion(min_proportion)
         from .parallel import check_n_jobs
 
-        self._n_jobs = check_n_jobs(n_jobs)
+        n_jobs = check_n_jobs(n_jobs)
         if isinstance(n_starts, bool) or not isinstance(n_starts, (numbers.Integral, np.integer)) or n_starts < 1:
             raise ValueError(f"n_starts must be a positive integer, got {n_starts!r}")
         if isinstance(maxiter, bool) or not isinstance(maxiter, (numbers.Integral, np.integer)) or maxiter < 1:
             raise ValueError(f"maxiter must be a positive integer, got {maxiter!r}")
-        from .safeguards import check_random_state_value, check_start_values, check_tol, warn_below_one_component
+        from .safeguards import check_random_state_value, check_tol, fewer_components_hint, warn_below_one_component
 
         tol = check_tol(tol)
         if accelerate not in (None, "squarem"):
             raise ValueError(f"accelerate must be None or 'squarem', got {accelerate!r}")
         rng = _check_random_state(check_random_state_value(random_state))
-        engine = self._engine()
-        if start_params is None:
-            self._validate_start(engine, start)
-        from .warmup import progress_iter, warmup_options, warmup_starts
+        from .warmup import warmup_options
 
         warm = warmup_options(warmup)
         if warm is not None and start_params is not None:
             raise ValueError("warmup and start_params cannot be combined: the warm-up chooses the start")
+        from . import fitting
         from .parallel import blas_limit
 
         # BLAS keeps to one thread for the whole fit: the row passes have threads of their own,
         # and a single-threaded BLAS sums long dot products the same way for every n_jobs
-        with blas_limit(self._n_jobs):
-            if warm is not None:
-                thetas, warm_info = warmup_starts(self, engine, warm, rng, progress=progress)
-            else:
-                thetas, warm_info = self._start_vectors(engine, start, start_params, n_starts, rng), None
-            thetas = check_start_values(self, engine, thetas, given=start_params is not None)
-            best = None
-            start_engine = engine
-            for theta0 in progress_iter(thetas, progress and len(thetas) > 1, "starts"):
-                removed = []  # min_proportion removals, reported for the kept start only
-                eng, out = run_start(self, start_engine, theta0, tol, maxiter, accelerate, min_proportion,
-                                     removed)
-                if best is None or out.objective > best.objective:
-                    best, engine, best_removed = out, eng, removed
-        for msg in best_removed:
-            warnings.warn(msg, DegenerateComponentWarning, stacklevel=2)
-        if not best.converged:
-            warnings.warn(
-                f"EM did not converge in {maxiter} iterations (relative llf change above tol={tol}); "
-                "increase maxiter" + ("" if accelerate else " or try accelerate='squarem'"),
-                ConvergenceWarning, stacklevel=2,
-            )
-        else:
+        self.n_jobs = n_jobs  # threads of the row passes, in the fit and after it
+        with blas_limit(n_jobs):
+            mix, theta, best, n_run, warm_info = fitting.fit(
+                self, start, start_params, n_starts, rng, tol, maxiter, accelerate, warm,
+                progress, min_proportion)
+        model = reduced_model(self, mix.k)
+        if best.converged:  # (a fit that did not converge was reported already)
             warn_below_one_component(self, best.objective, tol)
-        theta = engine.permute(best.params, engine.order(best.params))
-        model = reduced_model(self, engine.k)
-        from .safeguards import fewer_components_hint
-
-        names = model.component_names[: engine.k]
-        warn_degenerate(diagnose(engine, theta, names))
-        for msg in fewer_components_hint(engine, theta, model, names):
+        for msg in fewer_components_hint(mix, theta, model):
             warnings.warn(msg, DegenerateComponentWarning, stacklevel=2)
-        res = EMGLMResults(model, engine, theta, best, n_starts=len(thetas), cov_type=cov_type)
+        res = EMGLMResults(model, mix, theta, best, n_starts=n_run, cov_type=cov_type)
         res.warmup = warm_info
+        from .concomitant import warn_mixing_separation
+
+        warn_mixing_separation(res)
         return res

@@ -8,8 +8,15 @@ same functions as methods (``res.plot_posterior()``...).
   ``plot_probabilities``) and their rootogram (flexmix's ``plot`` of a fit).
 * :func:`plot_params`: coefficients with confidence intervals, components side by side.
 * :func:`plot_convergence`: log-likelihood by EM iteration.
-* :func:`plot_diagnostics`: quantile residuals against pooled fitted values, their normal QQ
-  plot, observed against fitted values, posterior entropy.
+* :func:`plot_diagnostics`: quantile residuals against the marginal mean, their normal QQ
+  plot, observed response against the marginal mean, posterior entropy.
+
+What each plot uses: the diagnostics are built from quantities that do not look at the
+response row by row, so that a correct model shows no pattern: the marginal mean
+``E(y | x) = sum_j pi_ij mu_ij`` (``res.predict()``, prior class probabilities) and the
+randomized quantile residuals of the mixture distribution (``res.resid_quantile()``, prior
+class probabilities as well). Only the posterior plot and the entropy panel show the
+posterior, which is what they are about.
 """
 
 from __future__ import annotations
@@ -277,6 +284,11 @@ def plot_convergence(res, kind="llf", ax=None):
         ``"llf"``: the log-likelihood of each accepted iterate; ``"gap"``: log10 of its
         distance to the final value, where a straight line is linear convergence with
         slope log10(rate).
+
+    The horizontal axis counts accepted iterates (0 = the start). The title gives the same
+    number of iterations as ``summary()`` ("EM iterations", evaluations of the EM map): plain
+    EM accepts one iterate per evaluation, a SQUAREM cycle (the default) uses two or three
+    evaluations per accepted iterate.
     ax : matplotlib Axes, optional
 
     Returns
@@ -309,39 +321,53 @@ def plot_convergence(res, kind="llf", ax=None):
         keep = gap > 0
         a.plot(it[:-1][keep], np.log10(gap[keep]), "-o", ms=3)
         a.set_ylabel("log10(final llf - llf)")
-    a.set_xlabel("EM iteration (accepted iterate)")
+    from matplotlib.ticker import MaxNLocator
+
+    a.xaxis.set_major_locator(MaxNLocator(integer=True))  # iterates are counted in whole numbers
+    # summary()'s "EM iterations" counts evaluations of the EM map; with SQUAREM one accepted
+    # iterate costs up to three of them, so both counts are given
+    a.set_xlabel("accepted iterate")
     state = "converged" if res.converged else "not converged"
-    a.set_title(f"EM: {state}, {res.n_iter} map evaluations")
+    a.set_title(f"EM {state}: {res.n_iter} iterations (EM map evaluations), {len(h) - 1} accepted iterates",
+                fontsize="medium")
     if ax is None:
         fig.tight_layout()
     return fig
 
 
 def _residuals(res, random_state):
-    """Randomized quantile residuals when the results have them, else Pearson residuals."""
-    rq = getattr(res, "resid_quantile", None)
-    if rq is not None:
-        try:
-            return np.asarray(rq(random_state=random_state), dtype=float), "quantile residual"
-        except NotImplementedError:
-            pass
-    model = res.model
-    mu = np.asarray(res.fittedvalues, dtype=float)
-    var = model.family.variance(mu) / np.asarray(model.trials, dtype=float)
-    phi = 1.0 / np.sum(np.asarray(res.posterior)[:, : res.k] / np.asarray(res.scale)[None, :], axis=1)
+    """Randomized quantile residuals when the family has a distribution function, else
+    Pearson residuals standardised by each row's mixture mean and variance (prior
+    probabilities); both have mean 0 and variance 1 under the model."""
+    try:
+        return np.asarray(res.resid_quantile(random_state=random_state), dtype=float), "quantile residual"
+    except NotImplementedError:
+        pass
+    from .residuals import mixture_moments
+
+    m = res.model
+    prior = res.predict(which="prior").to_numpy()
+    mean, var = mixture_moments(res.mixture, res.theta, prior)
     with np.errstate(divide="ignore", invalid="ignore"):
-        r = (np.asarray(model.endog, dtype=float) - mu) / np.sqrt(var * phi)
-    return r, "Pearson residual"
+        r = (np.asarray(m.endog, dtype=float) - mean) / np.sqrt(var)
+    return r, "mixture Pearson residual"
 
 
 def plot_diagnostics(res, random_state=None, max_points=20000):
-    """Four diagnostic panels of the pooled fit.
+    """Four diagnostic panels of a fit.
 
     Top left: quantile residuals (Dunn and Smyth's randomized quantile residuals of the
-    mixture, ``res.resid_quantile``) against pooled fitted values; top right: their normal QQ
-    plot (standard normal when the model is right); bottom left: observed response against
-    pooled fitted value with the identity line; bottom right: histogram of each row's
-    posterior entropy divided by log K (0 = classified with certainty, 1 = no information).
+    mixture, ``res.resid_quantile``; for families without a distribution function, Pearson
+    residuals standardised by the mixture's mean and variance) against the marginal mean
+    ``res.predict()``; top right: their normal QQ plot (standard normal when the model is
+    right); bottom left: observed response against the marginal mean with the identity line;
+    bottom right: histogram of each row's posterior entropy divided by log K (0 = classified
+    with certainty, 1 = no information).
+
+    Neither the residuals nor the marginal mean use the posterior, so under a correct model
+    the residuals show no trend against the marginal mean. (The pooled ``fittedvalues`` use
+    the posterior, which has seen the response: plotted against ``y`` they hug the diagonal
+    whatever the model.)
 
     Parameters
     ----------
@@ -370,7 +396,7 @@ def plot_diagnostics(res, random_state=None, max_points=20000):
 
     plt = _pyplot()
     r, rlabel = _residuals(res, random_state)
-    mu = np.asarray(res.fittedvalues, dtype=float)
+    mu = np.asarray(res.predict(which="mean"), dtype=float)
     y = np.asarray(res.model.endog, dtype=float)
     T = np.asarray(res.posterior, dtype=float)
     K = T.shape[1]
@@ -381,7 +407,7 @@ def plot_diagnostics(res, random_state=None, max_points=20000):
     a = axs[0]
     a.plot(mu[rows], r[rows], ".", ms=3, alpha=0.6, rasterized=raster)
     a.axhline(0.0, color="0.5", lw=0.8)
-    a.set_xlabel("pooled fitted value")
+    a.set_xlabel("marginal mean (predict())")
     a.set_ylabel(rlabel)
     a.set_title("Residuals vs fitted")
     a = axs[1]
@@ -399,7 +425,7 @@ def plot_diagnostics(res, random_state=None, max_points=20000):
     a.plot(mu[rows], y[rows], ".", ms=3, alpha=0.6, rasterized=raster)
     lo, hi = np.nanmin([mu.min(), y.min()]), np.nanmax([mu.max(), y.max()])
     a.plot([lo, hi], [lo, hi], color="C3", lw=1)
-    a.set_xlabel("pooled fitted value")
+    a.set_xlabel("marginal mean (predict())")
     a.set_ylabel(f"observed {res.model.endog_name}")
     a.set_title("Observed vs fitted")
     a = axs[3]

@@ -1,12 +1,23 @@
 """Predictions of a fitted mixture on the training rows or new data (``EMGLMResults.predict``).
 
-The seed's central result: with a canonical link, the posterior-weighted geometric pooling
-of the component densities is again a member of the family, with natural parameter
-``sum_j T_ij eta_ij``; the pooled mean is ``mu_i = g^-1(sum_j T_ij eta_ij)``. Where the
-response is known (training rows, or a new frame that contains it) T is the posterior;
-otherwise it is the prior (mixing proportions, from the concomitant model if any). A point
-mass has no linear predictor: the pooling runs over the GLM components with T renormalised
-among them.
+Two kinds of prediction answer different questions.
+
+* The **marginal mean** ``E(y_i | x_i) = sum_j pi_ij mu_ij`` (``which="mean"``, the default)
+  uses only the covariates: the prior class probabilities ``pi_ij`` (the mixing proportions,
+  or the concomitant model's probabilities for the row) and the component means
+  ``mu_ij = g^-1(eta_ij)``. It never reads the response, so it is the prediction for new
+  data and the one to score on a hold-out set (Stata's ``predict, marginal``).
+* The **pooled prediction** ``g^-1(sum_j T_ij eta_ij)`` (``which="pooled"``) weights the
+  components' linear predictors by the posterior class probabilities ``T_ij``, which depend
+  on the response. With a canonical link, the posterior-weighted geometric pooling of the
+  component densities is again a density of the family with natural parameter
+  ``sum_j T_ij eta_ij`` (pooled-theta); emax.glm reports this figure. It describes rows
+  whose response is known (the training rows, or new rows with ``endog=`` given) and is not
+  a forecast: it has seen ``y``. A point mass has no linear predictor, so the pooling runs
+  over the GLM components with ``T`` renormalised among them.
+
+The response is used only when it is given explicitly: the training rows (``exog=None``) or
+``endog=``. A response column inside a new frame is ignored.
 """
 
 from __future__ import annotations
@@ -19,7 +30,9 @@ from .mixing import log_prior
 
 __all__ = ["predict", "PREDICT_WHICH"]
 
-PREDICT_WHICH = ("pooled", "mean", "linear", "components", "posterior", "class")
+PREDICT_WHICH = ("mean", "pooled", "linear", "components", "prior", "posterior", "class")
+# the kinds that need the response (posterior class probabilities)
+_NEEDS_RESPONSE = ("pooled", "linear", "posterior")
 
 
 def _as2d(name, a, n=None, ncol=None):
@@ -40,6 +53,10 @@ def _as2d(name, a, n=None, ncol=None):
 def _endog_trials(family, endog, n):
     """New response as (proportion, trials); Binomial may have (successes, failures) columns."""
     y = _as2d("endog", endog, n)
+    bad = int(np.sum(~np.all(np.isfinite(y), axis=1)))
+    if bad:
+        raise ValueError(f"endog: {bad} row(s) with missing or non-finite values; a posterior needs "
+                         "the response of every row (drop those rows, or predict which='mean')")
     if y.shape[1] == 2:
         if not isinstance(family, smf.Binomial):
             raise ValueError("endog: two response columns are only allowed for Binomial")
@@ -49,6 +66,30 @@ def _endog_trials(family, endog, n):
     if y.shape[1] != 1:
         raise ValueError(f"endog must have one column (or two for Binomial), got {y.shape[1]}")
     return y[:, 0], np.ones(n)
+
+
+def _formula_endog(res, endog, df):
+    """Response of new rows for a formula model: an array, a column of ``df``, or a frame to
+    which the formula's left-hand side is applied."""
+    import patsy
+
+    if isinstance(endog, str):
+        if endog not in df.columns:
+            raise ValueError(f"endog: column {endog!r} not found in exog")
+        endog = df[endog]
+    elif isinstance(endog, (pd.DataFrame, dict)):
+        frame = pd.DataFrame(endog)
+        if len(frame) != len(df):
+            raise ValueError(f"endog: the frame has {len(frame)} rows, exog has {len(df)}")
+        action = patsy.NAAction(on_NA="raise", NA_types=[])
+        try:
+            (ym,) = patsy.build_design_matrices([res.model.design.endog], frame, NA_action=action,
+                                                return_type="dataframe")
+        except (patsy.PatsyError, KeyError, NameError) as exc:
+            raise ValueError(f"endog: the formula's response cannot be computed from the frame: "
+                             f"{' '.join(str(exc).split())}") from None
+        endog = ym.to_numpy(dtype=float)
+    return _endog_trials(res.family, endog, len(df))
 
 
 def _new_offset(offset, exposure, n, df):
@@ -74,10 +115,10 @@ def _new_offset(offset, exposure, n, df):
     return out
 
 
-def _formula_data(res, df, offset, exposure, groups):
+def _formula_data(res, df, offset, exposure, groups, endog):
     import patsy
 
-    des = res.model._design
+    des = res.model.design
     try:
         X = des.exog_matrix(df).to_numpy(dtype=float)
         U = des.fixed_matrix(df)
@@ -86,10 +127,8 @@ def _formula_data(res, df, offset, exposure, groups):
         raise ValueError(f"exog: the formula cannot be applied to the new frame: {exc}") from None
     U = None if U is None else U.to_numpy(dtype=float)
     Z = None if Z is None else Z.to_numpy(dtype=float)
-    ym = des.endog_matrix(df)
-    y = trials = None
-    if ym is not None:
-        y, trials = _endog_trials(res.family, ym.to_numpy(dtype=float), len(df))
+    # the response is used only when passed explicitly (never read from the frame)
+    y, trials = (None, None) if endog is None else _formula_endog(res, endog, df)
     g = None
     if groups is not None:
         if isinstance(groups, str):
@@ -105,16 +144,18 @@ def _formula_data(res, df, offset, exposure, groups):
 
 def _predict_data(res, exog, offset, exposure, endog, fixed, concomitant, groups):
     """Design pieces for :func:`predict` (validated before any numerical work)."""
-    m, eng = res.model, res._engine
+    m, eng = res.model, res.mixture
     if exog is None and all(v is None for v in (offset, exposure, endog, fixed, concomitant, groups)):
         return dict(X=m.exog, U=m.fixed_exog, Z=m.concomitant_exog, offset=m.offset, y=m.endog,
-                    trials=m.trials, groups=m.group_codes, index=m.row_index, T=res._es.T)
+                    trials=m.trials, groups=m.group_codes, index=m.row_index, T=res.e_step.T)
     if exog is None:
-        off = m.offset if offset is None and exposure is None else _new_offset(offset, exposure, m.exog.shape[0], None)
-        return dict(X=m.exog, U=m.fixed_exog, Z=m.concomitant_exog, offset=off, y=m.endog,
-                    trials=m.trials, groups=m.group_codes, index=m.row_index)
-    if m._design is not None and isinstance(exog, (pd.DataFrame, dict)):
-        return _formula_data(res, pd.DataFrame(exog), offset, exposure, groups)
+        n = m.exog.shape[0]
+        off = m.offset if offset is None and exposure is None else _new_offset(offset, exposure, n, None)
+        y, trials = (m.endog, m.trials) if endog is None else _endog_trials(res.family, endog, n)
+        return dict(X=m.exog, U=m.fixed_exog, Z=m.concomitant_exog, offset=off, y=y,
+                    trials=trials, groups=m.group_codes, index=m.row_index)
+    if m.design is not None and isinstance(exog, (pd.DataFrame, dict)):
+        return _formula_data(res, pd.DataFrame(exog), offset, exposure, groups, endog)
     X = _as2d("exog", exog)
     n = X.shape[0]
     if X.shape[1] != m.exog.shape[1]:
@@ -142,13 +183,13 @@ def _posterior(res, d, Eta, Mu, prior):
     """Posterior of new rows with a known response (per group when ``groups`` is given)."""
     from .families import FamilyAdapter
 
-    eng, k = res._engine, res.k
+    eng, k = res.mixture, res.k
     fa = FamilyAdapter(res.family, d["y"], d["trials"])
     fa.check_endog("endog")
     L = np.empty((Eta.shape[0], eng.K))
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for j in range(k):
-            L[:, j] = fa.loglike(Eta[:, j], Mu[:, j], res._P.scale[j])
+            L[:, j] = fa.loglike(Eta[:, j], Mu[:, j], res.unpacked.scale[j])
         if eng.K > k:
             L[:, k] = np.where(d["y"] == res.model.point_mass, 0.0, -np.inf)
         logp = np.log(prior)
@@ -169,7 +210,7 @@ def _posterior(res, d, Eta, Mu, prior):
     return A if g is None else A[codes]
 
 
-def predict(res, exog=None, which="pooled", offset=None, exposure=None, *, endog=None,
+def predict(res, exog=None, which="mean", offset=None, exposure=None, *, endog=None,
             fixed=None, concomitant=None, groups=None):
     """Implementation of :meth:`EMGLMResults.predict` (see there).
 
@@ -185,8 +226,14 @@ def predict(res, exog=None, which="pooled", offset=None, exposure=None, *, endog
     """
     if which not in PREDICT_WHICH:
         raise ValueError(f"which must be one of {PREDICT_WHICH}, got {which!r}")
+    if which in _NEEDS_RESPONSE and exog is not None and endog is None:
+        raise ValueError(
+            f"which={which!r} weights the components by the posterior class probabilities, which "
+            "need the response: predict on the training rows (exog=None) or pass endog= (an "
+            "array, a column name, or for formula models a frame holding the response); the "
+            "prediction for new rows without the response is which='mean'")
     d = _predict_data(res, exog, offset, exposure, endog, fixed, concomitant, groups)
-    eng, P, k = res._engine, res._P, res.k
+    eng, P, k = res.mixture, res.unpacked, res.k
     Eta = d["X"] @ P.beta.T + d["offset"][:, None]
     if eng.q:
         Eta = Eta + (d["U"] @ P.delta)[:, None]
@@ -196,21 +243,20 @@ def predict(res, exog=None, which="pooled", offset=None, exposure=None, *, endog
     idx = d["index"]
     if which == "components":
         return pd.DataFrame(Mu, index=idx, columns=res.component_names[:k])
+    if which == "prior":
+        return pd.DataFrame(np.array(prior), index=idx, columns=res.component_names)
     if which == "mean":
         mean = np.sum(prior[:, :k] * Mu, axis=1)
         if eng.K > k:
             mean = mean + prior[:, k] * res.model.point_mass
         return pd.Series(mean, index=idx, name="mean")
-    T = prior
+    T = prior  # "class" without a response: the most probable class a priori
     if d["y"] is not None:
         T = d["T"] if d.get("T") is not None else _posterior(res, d, Eta, Mu, prior)
-    elif which == "posterior":
-        raise ValueError("which='posterior' needs the response: pass a frame containing it "
-                         "(formula models) or endog=")
     if which == "posterior":
         return pd.DataFrame(np.asarray(T), index=idx, columns=res.component_names)
     if which == "class":
         lab = np.asarray(res.component_names, dtype=object)[np.argmax(T, axis=1)]
         return pd.Series(pd.Categorical(lab, categories=res.component_names), index=idx, name="class")
-    eta, mu, _ = res._pooled(np.asarray(T), Eta, P.scale)
+    eta, mu, _ = res.pooled(np.asarray(T), Eta, P.scale)
     return pd.Series(eta if which == "linear" else mu, index=idx, name=which)

@@ -1,7 +1,8 @@
 """Residuals of a fitted mixture and a Pearson dispersion test.
 
 Response, Pearson and deviance residuals are taken against the pooled mean
-``mu_i = g^-1(sum_j T_ij eta_ij)`` (the seed's pooled-theta result, emax.glm's definitions) with
+``mu_i = g^-1(sum_j T_ij eta_ij)`` (pooled-theta, emax.glm's definitions; ``T`` is the posterior,
+so these residuals have seen the response and are descriptive) with
 the family's variance and unit deviance, following statsmodels ``GLMResults`` exactly: binomial
 residuals are on the count scale (``trials * (y - mu)``), the Pearson residual is not divided
 by a dispersion, and frequency weights are not folded into a row's residual (a weight of 3 is
@@ -18,121 +19,66 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import statsmodels.genmod.families as smf
-from scipy import special, stats
+from scipy import stats
 
-__all__ = ["unit_deviance", "component_cdf", "quantile_residuals", "mixture_moments",
-           "DispersionTest", "dispersion_test"]
+__all__ = ["quantile_residuals", "mixture_moments", "DispersionTest", "dispersion_test"]
 
 
-def unit_deviance(family, y, mu, trials):
-    """Per-row unit deviance (scale 1) with binomial trials; statsmodels-consistent.
-
-    Examples
-    --------
-    >>> import numpy as np, statsmodels.api as sm
-    >>> float(unit_deviance(sm.families.Poisson(), np.array([2.0]), np.array([2.0]), np.ones(1))[0])
-    0.0
-    """
-    y = np.asarray(y, dtype=float)
-    mu = np.asarray(mu, dtype=float)
-    if isinstance(family, smf.Binomial):
-        with np.errstate(divide="ignore", invalid="ignore"):
-            d = special.xlogy(y, y / mu) + special.xlogy(1.0 - y, (1.0 - y) / (1.0 - mu))
-        return 2.0 * trials * d
-    return family._resid_dev(y, mu)
-
-
-def component_cdf(family, y, mu, scale, trials):
-    """``(F(y), F(y-))`` of one component at means ``mu`` (arrays of rows).
-
-    Examples
-    --------
-    >>> import numpy as np, statsmodels.api as sm
-    >>> F, Fm = component_cdf(sm.families.Poisson(), np.array([0.0]), np.array([1.0]), 1.0, np.ones(1))
-    >>> np.round([F[0], Fm[0]], 4).tolist()
-    [0.3679, 0.0]
-    """
-    y = np.asarray(y, dtype=float)
-    if isinstance(family, smf.Gaussian):
-        F = stats.norm.cdf(y, loc=mu, scale=np.sqrt(scale))
-        return F, F
-    if isinstance(family, smf.Gamma):
-        F = stats.gamma.cdf(y, a=1.0 / scale, scale=mu * scale)
-        return F, F
-    if isinstance(family, smf.InverseGaussian):
-        F = stats.invgauss.cdf(y, mu * scale, scale=1.0 / scale)
-        return F, F
-    if isinstance(family, smf.Poisson):
-        return stats.poisson.cdf(y, mu), stats.poisson.cdf(y - 1, mu)
-    if isinstance(family, smf.Binomial):
-        s = np.round(y * trials)
-        return stats.binom.cdf(s, trials, mu), stats.binom.cdf(s - 1, trials, mu)
-    if isinstance(family, smf.NegativeBinomial):
-        n = 1.0 / family.alpha
-        p = 1.0 / (1.0 + family.alpha * mu)
-        return stats.nbinom.cdf(y, n, p), stats.nbinom.cdf(y - 1, n, p)
-    raise NotImplementedError(f"quantile residuals are not available for the {type(family).__name__} family "
-                              "(no distribution function)")
-
-
-def quantile_residuals(family, y, trials, Mu, scale, prior, point_mass=None, random_state=None):
+def quantile_residuals(mix, theta, prior, random_state=None):
     """Randomized quantile residuals of a mixture.
 
     Parameters
     ----------
-    family : statsmodels family
-    y, trials : (n,) response (binomial proportion) and trials
-    Mu : (n, k) component means
-    scale : (k,) dispersions
-    prior : (n, K) prior class probabilities (point mass last)
-    point_mass : float or None
+    mix : Mixture
+        The fitted mixture; each component supplies its distribution function.
+    theta : ndarray
+        Its parameters.
+    prior : (n, K) prior class probabilities of the rows
     random_state : None, int or numpy Generator
 
     Examples
     --------
-    >>> import numpy as np, statsmodels.api as sm
-    >>> r = quantile_residuals(sm.families.Gaussian(), np.array([0.0]), np.ones(1),
-    ...                        np.zeros((1, 1)), np.ones(1), np.ones((1, 1)))
-    >>> float(r[0])
-    0.0
+    >>> import numpy as np
+    >>> from emglm import EMGLM
+    >>> res = EMGLM(np.r_[-1.0, 0.0, 1.0], np.ones((3, 1)), k=1).fit()
+    >>> np.round(quantile_residuals(res.mixture, res.theta, np.ones((3, 1))), 3)
+    array([-1.225,  0.   ,  1.225])
     """
     rng = np.random.default_rng(random_state)
-    n, k = Mu.shape
+    n = mix.n
     F = np.zeros(n)
     Fm = np.zeros(n)
-    for j in range(k):
-        a, b = component_cdf(family, y, Mu[:, j], scale[j], trials)
-        F += prior[:, j] * a
-        Fm += prior[:, j] * b
-    if point_mass is not None:
-        F += prior[:, k] * (y >= point_mass)
-        Fm += prior[:, k] * (y > point_mass)
+    for c, (comp, p) in enumerate(zip(mix.components, mix.component_params(theta))):
+        a, b = comp.cdf(p, mix.rows)
+        pc = prior[:, mix.class_slice(c)].T
+        F += np.sum(pc * a, axis=0)
+        Fm += np.sum(pc * b, axis=0)
     u = Fm + rng.random(n) * (F - Fm)
     return stats.norm.ppf(np.clip(u, 1e-300, 1.0 - 1e-16))
 
 
-def mixture_moments(family, trials, Mu, scale, prior, point_mass=None):
+def mixture_moments(mix, theta, prior):
     """Mean and variance of each row's mixture distribution (prior proportions).
 
-    ``E y = sum_j pi_j mu_j``, ``Var y = sum_j pi_j (phi_j V(mu_j) / trials + mu_j^2) - (E y)^2``.
+    ``E y = sum_j pi_j mu_j``, ``Var y = sum_j pi_j (var_j + mu_j^2) - (E y)^2``, with each
+    class's mean and variance from its component (for GLMs ``phi V(mu) / trials``).
 
     Examples
     --------
-    >>> import numpy as np, statsmodels.api as sm
-    >>> m, v = mixture_moments(sm.families.Poisson(), np.ones(1), np.array([[1.0, 3.0]]),
-    ...                        np.ones(2), np.array([[0.5, 0.5]]))
-    >>> float(m[0]), float(v[0])
-    (2.0, 3.0)
+    >>> import numpy as np
+    >>> from emglm import EMGLM
+    >>> res = EMGLM(np.r_[-1.0, 0.0, 1.0], np.ones((3, 1)), k=1).fit()
+    >>> m, v = mixture_moments(res.mixture, res.theta, np.ones((3, 1)))
+    >>> np.round(m, 6).tolist(), np.round(v, 6).tolist()
+    ([0.0, 0.0, 0.0], [0.666667, 0.666667, 0.666667])
     """
-    k = Mu.shape[1]
-    V = family.variance(Mu) * np.asarray(scale)[None, :] / np.asarray(trials)[:, None]
-    pk = prior[:, :k]
-    m1 = np.sum(pk * Mu, axis=1)
-    m2 = np.sum(pk * (V + Mu * Mu), axis=1)
-    if point_mass is not None:
-        m1 = m1 + prior[:, k] * point_mass
-        m2 = m2 + prior[:, k] * point_mass ** 2
+    m1 = np.zeros(mix.n)
+    m2 = np.zeros(mix.n)
+    for c, (comp, p) in enumerate(zip(mix.components, mix.component_params(theta))):
+        mean, var = comp.moments(p, mix.rows)
+        pc = prior[:, mix.class_slice(c)].T
+        m1 += np.sum(pc * mean, axis=0)
+        m2 += np.sum(pc * (var + mean * mean), axis=0)
     return m1, m2 - m1 * m1
 
 

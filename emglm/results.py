@@ -7,10 +7,13 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from .concomitant import MixingParamsMixin
+from .results_residuals import ResidualsMixin
+
 __all__ = ["EMGLMResults"]
 
 
-class EMGLMResults:
+class EMGLMResults(ResidualsMixin, MixingParamsMixin):
     """Results of :meth:`EMGLM.fit`.
 
     Components are ordered by increasing weighted mean linear predictor (offset excluded)
@@ -42,9 +45,18 @@ class EMGLMResults:
         Shaped like ``params`` (z statistics and normal p-values); shared terms repeat.
     bse_proportions, bse_scale : Series
         Delta-method standard errors of ``proportions`` and ``scale``.
+    mixing_params, bse_mixing : DataFrame
+        Multinomial-logit coefficients of the mixing model (terms x components, against
+        ``comp1``) and their standard errors.
+    fittedvalues : Series
+        Pooled mean ``g^-1(sum_j T_ij eta_ij)`` with the posterior ``T`` (it has seen the
+        response); ``predict()`` gives the marginal mean from the covariates alone.
     resid_response, resid_pearson, resid_deviance : Series
-        GLM residuals at the pooled mean (:mod:`emglm.residuals`); see also
-        ``resid_quantile()``, ``deviance``, ``pearson_chi2`` and ``dispersion_test()``.
+        GLM residuals at the pooled mean ``fittedvalues`` (emax.glm's definitions; they use
+        the posterior, hence the response, and are descriptive); see also
+        ``resid_quantile()`` (the mixture's own distribution with prior class
+        probabilities: standard normal under the model), ``deviance``, ``pearson_chi2`` and
+        ``dispersion_test()``.
 
     Examples
     --------
@@ -63,7 +75,7 @@ class EMGLMResults:
 
         self.cov_type = check_cov_type(cov_type)
         self.model = model
-        self._engine = engine
+        self.mixture = engine
         self.theta = np.asarray(theta, dtype=float)
         self._em = em_result
         self.n_iter = int(em_result.n_iter)
@@ -81,52 +93,78 @@ class EMGLMResults:
     # ------------------------------------------------------------------ parameters
     @property
     def _P(self):
-        return self._engine.unpack(self.theta)
+        return self.mixture.unpack(self.theta)
+
+    @property
+    def em_result(self):
+        """The EM driver's record (:class:`emglm.em.EMResult`): iterations, convergence, the
+        llf and parameter vectors of the accepted iterates, the estimated rate."""
+        return self._em
+
+    @property
+    def unpacked(self):
+        """The estimate as ``Params(beta (k, p), delta (q,), scale (k,), gamma (K-1, r))``."""
+        return self._P
+
+    @property
+    def e_step(self):
+        """The E-step at the estimate (:class:`emglm.mixture.EStep`: posteriors, llf, ...)."""
+        if self._es is None:
+            self._es = self.mixture.estep(self.theta)
+        return self._es
 
     @property
     def component_names(self):
         return self.model.component_names
 
     @property
+    def _coef_table(self):
+        mix = self.mixture
+        names, vals = mix.components[0].coef_table(mix.component_params(self.theta)[0])
+        if names is None:  # a GLM: its design's terms, then shared terms
+            names = list(self.model.exog_names) + list(self.model.fixed_names)
+        return list(names), vals
+
+    @property
     def param_names(self):
         """Row labels of ``params``: component terms, then shared terms."""
-        return list(self.model.exog_names) + list(self.model.fixed_names)
+        return self._coef_table[0]
 
     @cached_property
     def params(self):
-        P = self._P
-        k, K = self.k, self._engine.K
-        vals = np.full((len(self.param_names), K), np.nan)
-        vals[: P.beta.shape[1], :k] = P.beta.T
-        if P.delta.size:
-            vals[P.beta.shape[1]:, :k] = P.delta[:, None]
-        return pd.DataFrame(vals, index=self.param_names, columns=self.component_names)
+        names, cvals = self._coef_table
+        k, K = self.k, self.mixture.K
+        vals = np.full((len(names), K), np.nan)
+        vals[:, :k] = cvals
+        return pd.DataFrame(vals, index=names, columns=self.component_names)
 
     @cached_property
     def prior(self):
         """Prior class probabilities per unit (row, or group), (units, K)."""
-        lp = self._engine.log_prior(self._P)
-        return np.broadcast_to(np.exp(lp), (self._engine.G, self._engine.K))
+        lp = self.mixture.log_prior(self.theta)
+        return np.broadcast_to(np.exp(lp), (self.mixture.G, self.mixture.K))
 
     @cached_property
     def proportions(self):
-        uw = self._engine.unit_w
+        uw = self.mixture.unit_w
         pi = (uw @ self.prior) / uw.sum()
         return pd.Series(pi, index=self.component_names, name="proportion")
 
     @cached_property
     def scale(self):
-        return pd.Series(self._P.scale, index=self.component_names[: self.k], name="scale")
+        mix = self.mixture
+        sc = mix.components[0].scale(mix.component_params(self.theta)[0])
+        return pd.Series(sc, index=self.component_names[: self.k], name="scale")
 
     @cached_property
     def posterior(self):
-        return pd.DataFrame(self._es.T, index=self.model.row_index, columns=self.component_names)
+        return pd.DataFrame(self.e_step.T, index=self.model.row_index, columns=self.component_names)
 
     # ------------------------------------------------------------------ criteria
     @property
     def df_model(self):
         """Number of free parameters (coefficients, dispersions, mixing parameters)."""
-        return int(self._engine.layout.size)
+        return int(self.mixture.size)
 
     @property
     def nobs_effective(self):
@@ -144,10 +182,10 @@ class EMGLMResults:
     @property
     def entropy(self):
         """Classification entropy ``-sum_u w_u sum_j T_uj log T_uj`` (units: rows or groups)."""
-        Tu = self._es.Tunit
+        Tu = self.e_step.Tunit
         with np.errstate(divide="ignore", invalid="ignore"):
             e = -np.where(Tu > 0, Tu * np.log(Tu), 0.0).sum(axis=1)
-        return float(self._engine.unit_w @ e)
+        return float(self.mixture.unit_w @ e)
 
     @property
     def icl(self):
@@ -155,8 +193,12 @@ class EMGLMResults:
         return self.bic + 2.0 * self.entropy
 
     # ------------------------------------------------------------------ pooled predictions
-    def _pooled(self, T, Eta, scale):
-        """Pooled linear predictor, mean and dispersion (seed: theta_pooled = sum_j T_ij eta_ij).
+    def pooled(self, T, Eta, scale):
+        """Pooled linear predictor, mean and dispersion for posteriors ``T`` and linear predictors ``Eta``.
+
+        With a canonical link, pooling the component densities geometrically with weights
+        ``T_ij`` gives a density of the same family with natural parameter
+        ``theta_pooled = sum_j T_ij eta_ij``.
 
         The pooling runs over the GLM components with the posterior renormalised among them
         (a point mass has no linear predictor). The pooled dispersion is the harmonic
@@ -168,23 +210,29 @@ class EMGLMResults:
         s = Tg.sum(axis=1, keepdims=True)
         Tg = np.divide(Tg, s, out=np.full_like(Tg, 1.0 / k), where=s > 0)
         eta = np.sum(Tg * Eta, axis=1)
-        mu = self._engine.fam.mean(eta)
+        mu = self.mixture.fam.mean(eta)
         phi = 1.0 / np.sum(Tg / scale[None, :], axis=1)
         return eta, mu, phi
 
     @cached_property
     def _pooled_train(self):
-        return self._pooled(self._es.T, self._es.Eta, self._P.scale)
+        return self.pooled(self.e_step.T, self.e_step.Eta, self._P.scale)
 
     @property
     def fittedvalues(self):
-        """Pooled mean ``mu_i = g^-1(sum_j T_ij eta_ij)`` on the training rows."""
+        """Pooled mean ``mu_i = g^-1(sum_j T_ij eta_ij)`` on the training rows.
+
+        ``T`` is the posterior, which has seen ``y_i``: this is a description of the fitted
+        rows (emax.glm's fitted values), not a prediction; ``y`` plotted against it hugs the
+        diagonal by construction. The prediction from the covariates alone is
+        ``predict(which="mean")`` (the marginal mean), which the diagnostic plots use.
+        """
         return pd.Series(self._pooled_train[1], index=self.model.row_index, name="fitted")
 
     @cached_property
     def llf_pooled(self):
         eta, mu, phi = self._pooled_train
-        ll = self._engine.fam.loglike(eta, mu, phi)
+        ll = self.mixture.fam.loglike(eta, mu, phi)
         return float(self.model.freq_weights @ ll)
 
     # ------------------------------------------------------------------ inference
@@ -196,16 +244,17 @@ class EMGLMResults:
         ``(compj, "scale")`` or ``("shared", "scale")``; mixing logits (versus the first
         class) ``("mixing", "compj:term")`` with term ``Intercept`` for constant proportions.
         """
-        m, lay = self.model, self._engine.layout
+        m, mix = self.model, self.mixture
         comps = list(self.component_names)
-        labels = [(c, t) for c in comps[: self.k] for t in m.exog_names]
-        labels += [("shared", t) for t in m.fixed_names]
-        if lay.n_scale == 1:
-            labels.append(("shared", "scale"))
-        elif lay.n_scale:
-            labels += [(c, "scale") for c in comps[: self.k]]
-        if lay.n_gamma:
-            znames = list(m.concomitant_names) if self._engine.Z is not None else ["Intercept"]
+        labels = []
+        for c, comp in enumerate(mix.components):
+            sl = mix.class_slice(c)
+            if hasattr(comp, "score_pieces"):  # a GLM: named by the design's terms
+                labels += comp.param_labels(comps[sl], m.exog_names, m.fixed_names)
+            else:
+                labels += comp.param_labels(comps[sl])
+        if mix.mixing.n_params:
+            znames = list(m.concomitant_names) if mix.mixing.name == "concomitant" else ["Intercept"]
             labels += [("mixing", f"{c}:{t}") for c in comps[1:] for t in znames]
         return labels
 
@@ -213,8 +262,7 @@ class EMGLMResults:
     def _cov(self):
         from .inference import covariance
 
-        out = covariance(self._engine, self.theta, self.cov_type)
-        self._es = self._engine.estep(self.theta)
+        out = covariance(self.mixture, self.theta, self.cov_type)
         self._cov_pd = out["positive_definite"]
         return out
 
@@ -225,10 +273,15 @@ class EMGLMResults:
 
     @cached_property
     def _scale_mask(self):
-        lay = self._engine.layout
-        mask = np.zeros(lay.size, dtype=bool)
-        mask[lay.slices[2]] = True
-        return mask
+        mix = self.mixture
+        return np.concatenate([c.log_scale_mask() for c in mix.components] +
+                              [np.zeros(mix.mixing.n_params, dtype=bool)])
+
+    @property
+    def params_flat(self):
+        """All estimates in one Series labelled (component, term), in ``cov_params()`` order
+        (dispersions as dispersions, mixing coefficients as multinomial logits)."""
+        return self._reported_params
 
     @cached_property
     def _reported_params(self):
@@ -254,13 +307,12 @@ class EMGLMResults:
 
     def _like_params(self, flat):
         """Place a flat (theta-ordered) vector of per-coefficient values into a params-shaped frame."""
-        lay, k = self._engine.layout, self.k
-        out = np.full(self.params.shape, np.nan)
-        sb, sd, _, _ = lay.slices
-        out[: lay.p, :k] = flat[sb].reshape(k, lay.p).T
-        if lay.q:
-            out[lay.p:, :k] = flat[sd][:, None]
-        return pd.DataFrame(out, index=self.params.index, columns=self.params.columns)
+        out = pd.DataFrame(np.nan, index=self.params.index, columns=self.params.columns)
+        regression = list(self.component_names[: self.k])
+        for (owner, term), v in zip(self._theta_labels, flat):
+            if term in out.index and owner != "mixing":
+                out.loc[term, regression if owner == "shared" else owner] = v
+        return out
 
     @cached_property
     def _bse_flat(self):
@@ -304,30 +356,33 @@ class EMGLMResults:
     @cached_property
     def bse_scale(self):
         """Standard errors of the dispersions (delta method; NaN when not estimated)."""
-        lay = self._engine.layout
         se = np.full(self.k, np.nan)
-        if lay.n_scale:
-            sl = self._bse_flat[lay.slices[2]]
-            se = self._P.scale * np.broadcast_to(sl, (self.k,))
+        labels = self._theta_labels
+        sc = self.scale
+        for i in np.flatnonzero(self._scale_mask):
+            owner = labels[i][0]
+            for j, c in enumerate(self.component_names[: self.k]):
+                if owner in (c, "shared"):
+                    se[j] = sc[c] * self._bse_flat[i]
         return pd.Series(se, index=self.component_names[: self.k], name="bse_scale")
 
     @cached_property
     def bse_proportions(self):
         """Standard errors of ``proportions`` by the delta method (NaN for ``mixing="equal"``)."""
-        eng, lay = self._engine, self._engine.layout
-        K = eng.K
-        if not lay.n_gamma:
+        eng = self.mixture
+        K, n_gamma = eng.K, eng.mixing.n_params
+        if not n_gamma:
             return pd.Series(np.full(K, np.nan), index=self.component_names, name="bse_proportion")
-        Z = np.ones((eng.G, 1)) if eng.Z is None else eng.Z
+        Z = eng.mixing.design(eng.rows)
         pi = np.asarray(self.prior)
         uw = eng.unit_w / eng.unit_w.sum()
-        J = np.zeros((K, lay.n_gamma))
-        r = lay.r
+        J = np.zeros((K, n_gamma))
+        r = eng.mixing.r
         for j in range(K):
             for l in range(1, K):
                 c = uw * pi[:, j] * ((j == l) - pi[:, l])
                 J[j, (l - 1) * r: l * r] = c @ Z
-        V = self.cov_theta[lay.slices[3], lay.slices[3]]
+        V = self.cov_theta[eng.gamma_slice, eng.gamma_slice]
         se = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", J, V, J), 0.0))
         return pd.Series(se, index=self.component_names, name="bse_proportion")
 
@@ -356,32 +411,47 @@ class EMGLMResults:
         return self.summary().as_text()
 
     # ------------------------------------------------------------------ predict
-    def predict(self, exog=None, which="pooled", offset=None, exposure=None, *, endog=None,
+    def predict(self, exog=None, which="mean", offset=None, exposure=None, *, endog=None,
                 fixed=None, concomitant=None, groups=None):
         """Predictions on the training rows or on new data.
+
+        The default, ``which="mean"``, is the marginal mean ``E(y | x) = sum_j pi_ij mu_ij``:
+        it uses the covariates only (prior class probabilities ``pi_ij``, from the
+        concomitant model when there is one) and never reads the response, so it is the
+        prediction to score on a hold-out set. The posterior-weighted (pooled) prediction
+        has seen the response and must be asked for explicitly.
 
         Parameters
         ----------
         exog : DataFrame or array_like, optional
             New data. For formula models a DataFrame to which the formulas are re-applied
-            (categorical codings, transforms; a subset of the training levels is fine); the
-            response, if its columns are present, is used for posteriors. For array models
-            the component design (then pass ``fixed``/``concomitant`` designs when the model
-            has them, and ``endog`` for posteriors). None: the training rows.
+            (categorical codings, transforms; a subset of the training levels is fine); a
+            response column in it is ignored. For array models the component design (then
+            pass ``fixed``/``concomitant`` designs when the model has them). None: the
+            training rows.
         which : str
-            ``"pooled"``: the seed's pooled mean ``g^-1(sum_j T_ij eta_ij)``, T the posterior
-            when the response is known (training rows, or a frame containing it) and the
-            prior proportions otherwise (GLM components only, renormalised); ``"linear"``:
-            the pooled ``sum_j T_ij eta_ij``; ``"mean"``: the mixture mean
-            ``sum_j pi_ij mu_ij`` (point mass included); ``"components"``: (n, k) frame of
-            ``mu_ij``; ``"posterior"``: (n, K) posterior (needs the response); ``"class"``:
-            most probable class (posterior, or prior without response), a categorical Series.
+            ``"mean"`` (default): the marginal mean ``sum_j pi_ij mu_ij`` (point mass
+            included), Stata's ``predict, marginal``; ``"components"``: (n, k) frame of the
+            component means ``mu_ij``; ``"prior"``: (n, K) prior class probabilities
+            ``pi_ij``; ``"pooled"``: the pooled mean ``g^-1(sum_j T_ij eta_ij)`` with ``T``
+            the posterior class probabilities (needs the response: training rows or
+            ``endog=``; equals ``fittedvalues`` on the training rows); ``"linear"``: the
+            pooled linear predictor ``sum_j T_ij eta_ij`` (same condition);
+            ``"posterior"``: (n, K) posterior (same condition); ``"class"``: the most
+            probable class, a categorical Series (posterior when the response is given,
+            prior otherwise).
         offset, exposure : array_like or column name, optional
             For new data; as in statsmodels they default to none (zero offset) when ``exog``
             is given, and to the model's own on the training rows.
-        endog, fixed, concomitant, groups : optional
-            Response, shared-term design, concomitant design and group labels of new array
-            data (``groups``: a column name for formula frames).
+        endog : array_like, str or DataFrame, optional
+            Response of the rows predicted, for ``"pooled"``, ``"linear"``, ``"posterior"``
+            and ``"class"``: an array ((n, 2) successes and failures for Binomial), a column
+            name of ``exog``, or (formula models) a frame to which the formula's left-hand
+            side is applied, e.g. ``endog=new_frame``.
+        fixed, concomitant, groups : optional
+            Shared-term design, concomitant design and group labels of new array data
+            (``groups``: a column name for formula frames; rows of a group share their
+            posterior).
 
         Returns
         -------
@@ -395,127 +465,18 @@ class EMGLMResults:
         >>> df = pd.DataFrame({"x": rng.uniform(-1, 1, 400)})
         >>> df["y"] = rng.poisson(np.exp(np.where(rng.random(400) < 0.5, 2 + df.x, -df.x)))
         >>> res = EMGLM.from_formula("y ~ x", df, k=2, family=sm.families.Poisson()).fit()
-        >>> bool(np.allclose(res.predict(), res.fittedvalues))
+        >>> new = pd.DataFrame({"x": [0.0, 0.5]})
+        >>> comp = res.predict(new, which="components")
+        >>> prior = res.predict(new, which="prior")
+        >>> bool(np.allclose(res.predict(new), (comp * prior).sum(axis=1)))
         True
-        >>> res.predict(pd.DataFrame({"x": [0.0]}), which="components").shape
-        (1, 2)
+        >>> bool(np.allclose(res.predict(which="pooled"), res.fittedvalues))
+        True
         """
         from .prediction import predict
 
         return predict(self, exog, which, offset, exposure, endog=endog, fixed=fixed,
                        concomitant=concomitant, groups=groups)
-
-    # ------------------------------------------------------------------ residuals
-    @cached_property
-    def _prior_rows(self):
-        """(n, K) prior class probabilities of each training row."""
-        pr = np.asarray(self.prior)
-        return pr[self._engine.groups] if self._engine.groups is not None else pr
-
-    @property
-    def _resid_index(self):
-        return self.model.row_index
-
-    @cached_property
-    def resid_response(self):
-        """``trials * (y - mu)`` against the pooled mean (statsmodels' definition)."""
-        m = self.model
-        return pd.Series(m.trials * (m.endog - self._pooled_train[1]), index=self._resid_index,
-                         name="resid_response")
-
-    @cached_property
-    def resid_pearson(self):
-        """``sqrt(trials) (y - mu) / sqrt(V(mu))`` against the pooled mean (not divided by a dispersion)."""
-        m = self.model
-        mu = self._pooled_train[1]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            r = np.sqrt(m.trials) * (m.endog - mu) / np.sqrt(m.family.variance(mu))
-        return pd.Series(r, index=self._resid_index, name="resid_pearson")
-
-    @cached_property
-    def resid_deviance(self):
-        """``sign(y - mu) sqrt(unit deviance)`` against the pooled mean (scale 1, trials included).
-
-        ``sum_i w_i resid_deviance_i**2`` equals :attr:`deviance` (frequency weights count
-        copies of a row, as in statsmodels).
-        """
-        from .residuals import unit_deviance
-
-        m = self.model
-        mu = self._pooled_train[1]
-        d = unit_deviance(m.family, m.endog, mu, m.trials)
-        return pd.Series(np.sign(m.endog - mu) * np.sqrt(np.maximum(d, 0.0)), index=self._resid_index,
-                         name="resid_deviance")
-
-    @property
-    def deviance(self):
-        """Pooled deviance ``sum_i w_i d(y_i, mu_i)`` (unit deviances at the pooled mean)."""
-        return float(self.model.freq_weights @ (self.resid_deviance.to_numpy() ** 2))
-
-    @property
-    def pearson_chi2(self):
-        """``sum_i w_i resid_pearson_i**2`` against the pooled mean."""
-        return float(self.model.freq_weights @ (self.resid_pearson.to_numpy() ** 2))
-
-    def resid_quantile(self, random_state=None):
-        """Randomized quantile residuals of the mixture (Dunn and Smyth 1996).
-
-        ``Phi^-1(u_i)`` with ``u_i = F(y_i)`` for the row's mixture distribution function
-        ``F = sum_j pi_ij F_j`` (prior proportions), drawn uniformly between ``F(y_i-)`` and
-        ``F(y_i)`` for discrete responses or a point mass. Standard normal under the model.
-
-        Parameters
-        ----------
-        random_state : None, int or numpy Generator
-            Randomization of discrete responses.
-
-        Returns
-        -------
-        Series
-        """
-        from .residuals import quantile_residuals
-
-        m, es = self.model, self._es
-        r = quantile_residuals(m.family, m.endog, m.trials, np.asarray(es.Mu), self._P.scale,
-                               self._prior_rows, m.point_mass, random_state)
-        return pd.Series(r, index=self._resid_index, name="resid_quantile")
-
-    @property
-    def df_resid(self):
-        """``nobs_effective - df_model``."""
-        return self.nobs_effective - self.df_model
-
-    def dispersion_test(self, method="mixture"):
-        """Pearson chi-square test of the dispersion.
-
-        Parameters
-        ----------
-        method : {"mixture", "pooled"}
-            ``"mixture"``: residuals standardised by each row's mixture mean and variance
-            (prior proportions), which have variance 1 under the model; ``"pooled"``: Pearson
-            residuals at the pooled mean divided by the pooled dispersion (emax.glm's view;
-            descriptive, the posterior uses the response).
-
-        Returns
-        -------
-        DispersionTest
-            ``statistic`` (sum of weighted squared residuals), ``df_resid`` (nobs minus the
-            number of parameters), ``dispersion`` (statistic / df_resid; 1 when the model's
-            dispersion is right), ``pvalue_over`` and ``pvalue_under`` (chi-square tails).
-        """
-        from .residuals import dispersion_test, mixture_moments
-
-        m = self.model
-        if method == "mixture":
-            mean, var = mixture_moments(m.family, m.trials, np.asarray(self._es.Mu), self._P.scale,
-                                        self._prior_rows, m.point_mass)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                r = (m.endog - mean) / np.sqrt(var)
-        elif method == "pooled":
-            r = self.resid_pearson.to_numpy() / np.sqrt(self._pooled_train[2])
-        else:
-            raise ValueError(f"method must be 'mixture' or 'pooled', got {method!r}")
-        return dispersion_test(r, m.freq_weights, float(m.freq_weights.sum()) - self.df_model, method)
 
     # ------------------------------------------------------------------ plots (emglm.plotting)
     def plot_posterior(self, **kwargs):

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import numbers
 import warnings
+import weakref
 
 import numpy as np
 import statsmodels.genmod.families as smf
@@ -36,12 +37,16 @@ import statsmodels.genmod.families as smf
 from .warnings import ConvergenceWarning
 
 __all__ = ["check_tol", "check_random_state_value", "check_response_spread", "one_component_llf",
+           "remember_one_component_llf", "fewer_components_hint",
            "check_start_values", "warn_below_one_component", "FAR_BELOW_PER_UNIT"]
 
 #: Given start values whose log-likelihood is below the one-component model's by more than
 #: this many nats per unit (row, or group) are refused: every row is then e**10 times less
 #: likely on average than under a single GLM, i.e. the start puts components far from the data.
 FAR_BELOW_PER_UNIT = 10.0
+
+# one-component log-likelihood of each model (computed at most once; dropped with the model)
+_ONE_COMPONENT_LLF = weakref.WeakKeyDictionary()
 
 # the dispersion floor is this fraction of the constant-mean model's dispersion (see
 # emglm.degenerate.VAR_FLOOR_REL); it must stay a normal float
@@ -124,7 +129,7 @@ def check_response_spread(family, y, weights, name="endog"):
 
 
 def one_component_llf(model):
-    """Log-likelihood of the one-component GLM fitted to ``model``'s data (cached on the model).
+    """Log-likelihood of the one-component GLM fitted to ``model``'s data (computed once per model).
 
     Examples
     --------
@@ -136,14 +141,26 @@ def one_component_llf(model):
     >>> bool(np.isclose(one_component_llf(m), ref))
     True
     """
-    cached = model.__dict__.get("_llf_one_component")
-    if cached is not None:
-        return cached
-    base = model._engine(k=1, point_mass=None, mixing="equal")
-    theta1 = base.fit_from_posterior(np.ones((model.exog.shape[0], 1)))
-    llf1 = float(base.objective(theta1))
-    model._llf_one_component = llf1
+    llf1 = _ONE_COMPONENT_LLF.get(model)
+    if llf1 is None:
+        base = model.make_mixture(k=1, point_mass=None, mixing="equal")
+        llf1 = remember_one_component_llf(model, base.objective(base.fit_from_posterior(np.ones((base.n, 1)))))
     return llf1
+
+
+def remember_one_component_llf(model, llf):
+    """Keep the one-component log-likelihood of ``model`` (the starts compute it anyway).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from emglm import EMGLM
+    >>> m = EMGLM(np.arange(6.0), np.ones((6, 1)), k=2)
+    >>> remember_one_component_llf(m, -12.5) == one_component_llf(m)
+    True
+    """
+    _ONE_COMPONENT_LLF[model] = float(llf)
+    return float(llf)
 
 
 def _nested(model):
@@ -152,13 +169,14 @@ def _nested(model):
     return not (model.point_mass is not None and model.mixing == "equal")
 
 
-def check_start_values(model, engine, thetas, given):
+def check_start_values(model, mix, thetas, given):
     """The starting vectors EM may use; refuses or drops those it cannot work from.
 
     Parameters
     ----------
     model : EMGLM
-    engine : the model's mixture engine (its ``objective`` is the log-likelihood)
+    mix : emglm.mixture.Mixture
+        The model's mixture (its ``objective`` is the log-likelihood).
     thetas : list of ndarray
     given : bool
         Whether the starts come from the user's ``start_params``: those are refused with a
@@ -182,7 +200,7 @@ def check_start_values(model, engine, thetas, given):
     ValueError: start_params: the log-likelihood at these start values is -2.58e+04, far below the one-component model's -348.184 (by 254 per observation): ...
     """
     with np.errstate(all="ignore"):
-        llfs = [float(engine.objective(th)) for th in thetas]
+        llfs = [float(mix.objective(th)) for th in thetas]
     if given:
         llf0 = llfs[0]
         if not np.isfinite(llf0):
@@ -193,7 +211,7 @@ def check_start_values(model, engine, thetas, given):
             )
         if _nested(model):
             llf1 = one_component_llf(model)
-            units = float(np.sum(engine.unit_w))
+            units = float(np.sum(mix.unit_w))
             if llf0 < llf1 - FAR_BELOW_PER_UNIT * units:
                 raise ValueError(
                     f"start_params: the log-likelihood at these start values is {llf0:.3g}, far "
@@ -246,7 +264,7 @@ def warn_below_one_component(model, llf, tol, stacklevel=3):
     return True
 
 
-def fewer_components_hint(engine, theta, model, names=None):
+def fewer_components_hint(mix, theta, model, names=None):
     """Messages naming GLM components whose removal alone lowers BIC (empty when none).
 
     Dropping component j and renormalising the other proportions, with nothing refitted,
@@ -265,17 +283,18 @@ def fewer_components_hint(engine, theta, model, names=None):
     >>> with warnings.catch_warnings():
     ...     warnings.simplefilter("ignore")
     ...     res = EMGLM(y, np.ones((300, 1)), k=6).fit()
-    >>> msgs = fewer_components_hint(res._engine, res.theta, res.model)
+    >>> msgs = fewer_components_hint(res.mixture, res.theta, res.model)
     >>> "BIC prefers fewer than k=6 components" in msgs[0]
     True
     """
-    k, K = engine.k, engine.K
-    if k < 2:
+    k, K = mix.k, mix.K
+    lay = mix.layout
+    if k < 2 or lay is None:  # (non-GLM components: no parameter layout to count)
         return []
-    es = engine.estep(theta)
-    P = engine.unpack(theta)
+    es = mix.estep(theta)
+    P = mix.unpack(theta)
     L = np.asarray(es.L, dtype=float)  # (n, K) row log-densities
-    w = engine.w
+    w = mix.w
     codes = getattr(model, "group_codes", None)
     if codes is not None and len(codes) == L.shape[0]:
         Lu = np.zeros((int(codes.max()) + 1, K))
@@ -285,11 +304,10 @@ def fewer_components_hint(engine, theta, model, names=None):
         uw = np.ones(Lu.shape[0])
     else:
         Lu, uw = L, w
-    lp = np.broadcast_to(engine.log_prior(P), Lu.shape)
-    lay = engine.layout
+    lp = np.broadcast_to(mix.log_prior(P), Lu.shape)
     n_eff = float(model.n_groups) if model.n_groups is not None else float(np.sum(w))
     df = lay.size
-    per_comp = engine.p + (1 if lay.n_scale == k and k > 1 else 0) + (engine.r if lay.n_gamma else 0)
+    per_comp = mix.p + (1 if lay.n_scale == k and k > 1 else 0) + (mix.r if lay.n_gamma else 0)
     bic = -2.0 * float(es.llf) + np.log(n_eff) * df
     names = names or [f"comp{j + 1}" for j in range(k)]
     drop = []

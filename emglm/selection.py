@@ -93,7 +93,7 @@ def select_k(formula, data, ks=range(1, 5), family=None, criterion="bic", n_star
     n_starts : int
         Starts per k (the best by llf is kept); k = 1 needs only one.
     random_state : int, numpy Generator or None
-        One seed for the whole run: each k gets its own stream derived from it, so a
+        One random seed for the whole run: each k gets its own stream derived from it, so a
         given k's fit does not depend on which other ks were tried.
     progress : bool
         Show a tqdm progress bar over the ks (needs tqdm).

@@ -7,7 +7,7 @@
 * an integer label vector of length nobs, or an nobs x K posterior matrix.
 
 Each initial posterior is turned into parameters by complete weighted GLM fits
-(:meth:`MixtureEngine.fit_from_posterior`).
+(:meth:`emglm.mixture.Mixture.fit_from_posterior`).
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def initial_posteriors(engine, start, n_starts, rng, base_resid=None):
 
     Parameters
     ----------
-    engine : MixtureEngine
+    engine : Mixture
     start : "fit", "random", label array or posterior array
     n_starts : int
     rng : numpy.random.Generator

@@ -46,7 +46,7 @@ def _mixing_label(res):
 
 def _coef_table(res, rows, names, alpha, title):
     """SimpleTable of the (component, term) rows of cov_params."""
-    est = res._reported_params.loc[rows].to_numpy()
+    est = res.params_flat.loc[rows].to_numpy()
     se = np.sqrt(np.diag(res.cov_params().loc[rows, rows].to_numpy()))
     with np.errstate(divide="ignore", invalid="ignore"):
         z = est / se
@@ -81,7 +81,7 @@ def build_summary(res, alpha=0.05, title=None):
         ("Dep. Variable:", [m.endog_name]),
         ("Model:", ["EMGLM"]),
         ("Model Family:", [m.family_name]),
-        ("Link Function:", [type(m.family.link).__name__]),
+        ("Link Function:", [type(m.family.link).__name__ if hasattr(m.family, "link") else "-"]),
         ("Components:", [n_comp]),
         ("Mixing:", [_mixing_label(res)]),
         ("No. Observations:", [_fmt(res.nobs, "g")]),
@@ -113,13 +113,13 @@ def build_summary(res, alpha=0.05, title=None):
         rows = [("shared", t) for t in m.fixed_names]
         smry.tables.append(_coef_table(res, rows, m.fixed_names, alpha, "Shared by all components"))
     if m.concomitant_exog is not None and m.mixing != "equal":
-        rows = [lab for lab in res._theta_labels if lab[0] == "mixing"]
+        rows = [lab for lab in res.params_flat.index if lab[0] == "mixing"]
         smry.tables.append(_coef_table(res, rows, [t for _, t in rows], alpha,
                                        f"Mixing: multinomial logit (reference {comps[0]})"))
     # proportions and dispersions
     bp = res.bse_proportions
     sc, bs = res.scale, res.bse_scale
-    has_scale = res._engine.fam.has_scale
+    has_scale = any(c.log_scale_mask().any() for c in res.mixture.components)
     data = []
     for c in comps:
         row = [_fmt(prop[c], "#.4g"), _fmt(bp[c], "#.4g")]

@@ -41,11 +41,8 @@ from typing import List
 
 import numpy as np
 
-from . import em
-from .engine import MixtureEngine
-from .starts import initial_posteriors
 
-__all__ = ["WarmupInfo", "warmup_options", "warmup_starts", "progress_iter"]
+__all__ = ["WarmupInfo", "warmup_options", "subsample_size", "progress_iter"]
 
 #: Defaults of ``fit(warmup=True)``.
 DEFAULTS = dict(n_starts=20, subsample=0.1, maxiter=20, keep=1, min_size=200, tol=1e-6)
@@ -141,102 +138,23 @@ def progress_iter(iterable, enabled, desc, total=None):
     if not enabled:
         return iterable
     try:
-        from tqdm.auto import tqdm
+        from tqdm.std import tqdm
     except ImportError as exc:  # optional dependency
         raise ImportError("progress=True needs tqdm: python -m pip install tqdm "
                           "(or the 'progress' extra of emglm)") from exc
+    try:  # notebook widgets only when they can be drawn: tqdm.auto warns in Jupyter without them
+        import ipywidgets  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        from tqdm.auto import tqdm
     return tqdm(iterable, desc=desc, total=total, leave=False)
 
 
-def _subsample_engine(model, units, rng, size):
-    """A MixtureEngine on ``size`` randomly chosen units (rows, or whole groups)."""
-    groups = model.group_codes
-    chosen = np.sort(rng.choice(units, size=size, replace=False))
-    if groups is None:
-        rows, new_groups = chosen, None
-        Z = model.concomitant_exog
-        Zs = None if Z is None else Z[rows]
-    else:
-        keep = np.zeros(units, dtype=bool)
-        keep[chosen] = True
-        rows = np.flatnonzero(keep[groups])
-        recode = np.full(units, -1)
-        recode[chosen] = np.arange(size)
-        new_groups = recode[groups[rows]]
-        Zu = model._unit_concomitant()
-        Zs = None if Zu is None else Zu[chosen]
-    U = model.fixed_exog
-    eng = MixtureEngine(
-        model.family, model.endog[rows], model.exog[rows], model.k, model.offset[rows],
-        model.freq_weights[rows], model.trials[rows], fixed=None if U is None else U[rows],
-        concomitant=Zs, groups=new_groups, point_mass=model.point_mass, mixing=model.mixing,
-        scale=model.scale_mode, var_floor=model._var_floor(), n_jobs=getattr(model, "_n_jobs", 1),
-    )
-    return eng
-
-
-def _pearson_resid(model, sub):
-    """Pearson residuals of a one-component GLM on the subsample (for perturbed splits)."""
-    base = MixtureEngine(model.family, sub.fam.y, sub.X, 1, sub.offset, sub.w, sub.fam.trials,
-                         fixed=sub.U, groups=sub.groups, mixing="equal")
-    P1 = base.unpack(base.fit_from_posterior(np.ones((sub.n, 1))))
-    fam = base.fam
-    mu = fam.mean(base.linear_predictors(P1)[:, 0])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        r = (fam.y - mu) * np.sqrt(fam.trials / fam.family.variance(mu))
-    return np.where(np.isfinite(r), r, 0.0)
-
-
-def warmup_starts(model, engine, warmup, rng, progress=False):
-    """Run the warm-up and return the full-data starting vectors.
-
-    Parameters
-    ----------
-    model : EMGLM
-    engine : MixtureEngine
-        The full-data engine (its parameter layout is shared with the subsample's).
-    warmup : True or dict
-        See :func:`warmup_options`.
-    rng : numpy.random.Generator
-    progress : bool
-        Show a tqdm progress bar over the short runs.
-
-    Returns
-    -------
-    thetas : list of ndarray
-        The ``keep`` best parameter vectors, best first.
-    info : WarmupInfo
-    """
-    opts = warmup_options(warmup)
-    units = engine.G
+def subsample_size(opts, mix):
+    """Units (rows, or groups) in the warm-up subsample: at least ``min_size`` and five per
+    parameter, at most all of them."""
+    units = mix.G
     s = opts["subsample"]
     size = int(round(s * units)) if isinstance(s, float) else s
-    size = min(units, max(size, opts["min_size"], 5 * engine.layout.size))
-    sub = _subsample_engine(model, units, rng, size)
-    n = opts["n_starts"]
-    # half the runs split classes at random quantiles of one-component residuals
-    # (perturbed starts), the other half start from random Dirichlet posteriors
-    n_fit = (n + 1) // 2
-    Ts = initial_posteriors(sub, "fit", n_fit + 1, rng, base_resid=_pearson_resid(model, sub))[1:]
-    Ts += initial_posteriors(sub, "random", n - n_fit, rng)
-    llf = np.full(n, -np.inf)
-    n_iter = np.zeros(n, dtype=int)
-    params = []
-
-    def in_domain(th):
-        return np.isfinite(sub.objective(th))
-
-    for i in progress_iter(range(n), progress, "warm-up", total=n):
-        with np.errstate(all="ignore"):
-            theta0 = sub.fit_from_posterior(Ts[i])
-            out = em.run(sub.fixed_point, theta0, objective=sub.objective, tol=opts["tol"],
-                         maxiter=opts["maxiter"], in_domain=in_domain, keep_history=False)
-        params.append(out.params)
-        n_iter[i] = out.n_iter
-        if out.objective is not None and np.isfinite(out.objective):
-            llf[i] = out.objective
-    if not np.any(np.isfinite(llf)):
-        raise RuntimeError("warm-up: no short EM run reached a finite log-likelihood")
-    order = [int(i) for i in np.argsort(-llf, kind="stable") if np.isfinite(llf[i])][: opts["keep"]]
-    info = WarmupInfo(n, size, opts["maxiter"], llf, n_iter, order)
-    return [params[i] for i in order], info
+    return min(units, max(size, opts["min_size"], 5 * mix.size))

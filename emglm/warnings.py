@@ -10,8 +10,10 @@ True
 
 from statsmodels.tools.sm_exceptions import ConvergenceWarning as _SMConvergenceWarning
 from statsmodels.tools.sm_exceptions import ModelWarning
+from statsmodels.tools.sm_exceptions import PerfectSeparationWarning as _PerfectSeparationWarning
 
-__all__ = ["ConvergenceWarning", "DegenerateComponentWarning", "DroppedRowsWarning", "ModelWarning"]
+__all__ = ["ConvergenceWarning", "DegenerateComponentWarning", "DroppedRowsWarning", "MixingSeparationWarning",
+           "ModelWarning"]
 
 
 class ConvergenceWarning(_SMConvergenceWarning):
@@ -24,3 +26,7 @@ class DegenerateComponentWarning(ModelWarning):
 
 class DroppedRowsWarning(ModelWarning):
     """Rows with missing or non-finite values were dropped (``missing="drop"``)."""
+
+
+class MixingSeparationWarning(_PerfectSeparationWarning):
+    """The concomitant variables (nearly) separate the components: mixing coefficients diverge."""

@@ -11,6 +11,7 @@ import pytest
 import statsmodels.api as sm
 
 from emglm import EMGLM, em
+from emglm.fitting import start_vectors
 
 FAM = sm.families
 
@@ -101,8 +102,8 @@ def test_default_fit_is_squarem():
 
 
 def _evals_to_reach(model, accelerate, target, maxiter):
-    eng = model._engine()
-    theta0 = model._start_vectors(eng, "fit", None, 1, np.random.default_rng(0))[0]
+    eng = model.make_mixture()
+    theta0 = start_vectors(model, eng, "fit", None, 1, np.random.default_rng(0))[0]
     count = [0]
     reached = [None]
 

@@ -68,7 +68,8 @@ def test_fit_csv_long_form(csv_path, tmp_path):
     assert status == 0, err
     long = pd.read_csv(out_file, keep_default_na=False)
     assert list(long.columns) == ["table", "row", "column", "value"]
-    assert set(long["table"]) == {"params", "proportions", "scale", "statistics", "posterior"}
+    assert {"params", "bse", "pvalues", "conf_int_lower", "conf_int_upper", "proportions", "scale",
+            "statistics", "posterior"} <= set(long["table"])
     # an offset of log(t) is the same model as exposure t
     ref = reference(csv_path, exposure="t")
     params = long[long.table == "params"].pivot(index="row", columns="column", values="value")
@@ -153,3 +154,74 @@ def test_subprocess_module_entry(csv_path):
     assert "comp2" in good.stdout
     helped = subprocess.run([sys.executable, "-m", "emglm", "--help"], capture_output=True, text=True, timeout=60)
     assert helped.returncode == 0 and "demo" in helped.stdout and "fit" in helped.stdout
+
+
+# ---------------------------------------------------------------- issue 18
+@pytest.mark.parametrize("argv, option, message", [
+    (["--random-state", "-1"], "--random-state", "non-negative"),
+    (["--family", "negative_binomial", "--alpha", "-1"], "--alpha", "positive"),
+    (["--family", "negative_binomial", "--alpha", "0"], "--alpha", "positive"),
+    (["--family", "tweedie", "--var-power", "3.5"], "--var-power", "[1, 2]"),
+    (["--weights", "x"], "--weights", "non-negative"),
+    (["-k", "401"], "-k", "exceeds"),
+])
+def test_every_error_names_its_option(csv_path, argv, option, message):
+    status, out, err = run(["fit", csv_path, "--formula", "y ~ x", "--family", "poisson"] + argv)
+    assert status == 2 and out == ""
+    assert err.startswith(f"emglm: error: {option}:"), err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_header_only_csv_and_text_response(tmp_path):
+    head = tmp_path / "head.csv"
+    head.write_text("y,x\n")
+    status, _, err = run(["fit", head, "--formula", "y ~ x"])
+    assert status == 2 and err.startswith("emglm: error: DATA:") and "no data rows" in err
+    txt = tmp_path / "txt.csv"
+    pd.DataFrame({"s": ["a", "b"] * 20, "x": np.arange(40.0)}).to_csv(txt, index=False)
+    status, _, err = run(["fit", txt, "--formula", "s ~ x", "-k", "1"])
+    assert status == 2 and err.startswith("emglm: error: --formula:") and "not numeric" in err
+
+
+def test_unwritable_output_is_found_before_the_fit(csv_path, tmp_path):
+    folder = tmp_path / "fit.json"
+    folder.mkdir()  # a folder where the file should go: cannot be written
+    status, out, err = run(["fit", csv_path, "--formula", "y ~ x", "--output", folder])
+    assert status == 2 and out == ""  # no summary: nothing was fitted
+    assert err.startswith("emglm: error: --output:")
+    new = tmp_path / "new.csv"
+    status, out, err = run(["fit", csv_path, "--formula", "y ~ x", "--family", "poisson", "--maxiter", "1",
+                            "--n-starts", "1", "--output", new])
+    assert status == 0 and new.exists()
+
+
+def test_output_has_inference_integer_counts_and_numeric_row_order(csv_path, tmp_path):
+    from emglm.cli import read_output
+
+    ref = reference(csv_path)
+    for ext in ("json", "csv"):
+        path = tmp_path / f"fit.{ext}"
+        status, _, err = run(["fit", csv_path, "--formula", "y ~ x", "--family", "poisson", "--n-starts", "2",
+                              "--random-state", "1", "--output", path])
+        assert status == 0, err
+        got = read_output(path)
+        for name, want in (("bse", ref.bse), ("pvalues", ref.pvalues)):
+            np.testing.assert_allclose(got[name].loc[want.index, want.columns], want, rtol=1e-6)
+        ci = ref.conf_int()
+        for comp in ("comp1", "comp2"):
+            for term in ("Intercept", "x"):
+                assert got["conf_int_lower"].loc[term, comp] == pytest.approx(ci.loc[(comp, term), "lower"], rel=1e-6)
+                assert got["conf_int_upper"].loc[term, comp] == pytest.approx(ci.loc[(comp, term), "upper"], rel=1e-6)
+        np.testing.assert_allclose(got["bse_proportions"][ref.component_names], ref.bse_proportions, rtol=1e-6)
+        np.testing.assert_allclose(got["mixing_params"], ref.mixing_params, rtol=1e-6)
+        st = got["statistics"]
+        assert st["nobs"] == 400 and isinstance(st["nobs"], int)
+        assert isinstance(st["n_iter"], int) and st["n_iter"] == ref.n_iter
+        assert st["converged"] is True
+        assert got["posterior"].index.tolist() == list(range(400))  # 0, 1, 2, ..., not 0, 1, 10, 100
+        np.testing.assert_allclose(got["posterior"].to_numpy(), ref.posterior.to_numpy(), atol=1e-6)
+    text = (tmp_path / "fit.csv").read_text()
+    assert "statistics,nobs,,400\n" in text and f"statistics,n_iter,,{ref.n_iter}\n" in text
+    doc = json.loads((tmp_path / "fit.json").read_text())
+    assert doc["statistics"]["nobs"] == 400 and isinstance(doc["statistics"]["df_model"], int)
+    assert doc["posterior"]["index"][:12] == list(range(12))

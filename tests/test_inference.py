@@ -110,7 +110,7 @@ CASES = ["combined", "poisson", "gaussian", "binomial", "point_mass", "fixed_con
 @pytest.mark.parametrize("case", CASES)
 def test_se_equal_inverse_fd_hessian(case):
     res = _model(case).fit(tol=1e-12, maxiter=5000)
-    eng, th = res._engine, res.theta
+    eng, th = res.mixture, res.theta
     H = fd_hessian(eng.objective, th)
     se_ref = np.sqrt(np.diag(np.linalg.inv(-H)))
     se = np.sqrt(np.diag(res.cov_theta))
@@ -126,7 +126,7 @@ def test_se_equal_inverse_fd_hessian(case):
 @pytest.mark.parametrize("case", ["poisson", "groups", "fixed_concomitant", "point_mass"])
 def test_score_equals_fd_gradient_off_optimum(case):
     res = _model(case).fit(tol=1e-10)
-    eng = res._engine
+    eng = res.mixture
     th = res.theta + np.random.default_rng(1).normal(0, 0.05, res.theta.size)
     g = total_score(eng, th)
     h = 1e-6
@@ -181,12 +181,12 @@ def test_robust_and_opg_k1_poisson():
     opg = (X * ((y - mu) ** 2)[:, None]).T @ X
     res2 = EMGLM(y, X, k=1, family=FAM.Poisson()).fit(tol=1e-12, cov_type="opg")
     np.testing.assert_allclose(res2.cov_theta, np.linalg.inv(opg), rtol=1e-6)
-    np.testing.assert_allclose(outer_product(res2._engine, res2.theta), opg, rtol=1e-8)
+    np.testing.assert_allclose(outer_product(res2.mixture, res2.theta), opg, rtol=1e-8)
 
 
 def test_grouped_opg_uses_group_scores():
     res = _model("groups").fit(tol=1e-12, cov_type="opg")
-    eng = res._engine
+    eng = res.mixture
     # reference: per-group score by finite differences of each group's log-likelihood
     from emglm.inference import unit_scores
 
@@ -199,7 +199,7 @@ def test_grouped_opg_uses_group_scores():
 def test_delta_method_proportions_and_scale():
     res = _model("gaussian").fit(tol=1e-12)
     pi = res.proportions.to_numpy()
-    lay = res._engine.layout
+    lay = res.mixture.layout
     se_g = np.sqrt(res.cov_theta[lay.slices[3], lay.slices[3]][0, 0])
     # two classes: d pi_2 / d gamma = pi_1 pi_2
     np.testing.assert_allclose(res.bse_proportions.to_numpy(), [pi[0] * pi[1] * se_g] * 2, rtol=1e-10)
@@ -216,7 +216,7 @@ def test_delta_method_proportions_and_scale():
 
 def test_delta_method_concomitant_proportions_fd():
     res = _model("fixed_concomitant").fit(tol=1e-12)
-    eng, lay = res._engine, res._engine.layout
+    eng, lay = res.mixture, res.mixture.layout
     sg = lay.slices[3]
 
     def props(g):
@@ -265,7 +265,7 @@ def test_degenerate_information_warns():
 
     # two identical components: the mixing logit is not identified, the information singular
     res = _model("poisson").fit()
-    eng = res._engine
+    eng = res.mixture
     th = res.theta.copy()
     th[2:4] = th[0:2]
     with pytest.warns(DegenerateComponentWarning, match="not positive definite"):

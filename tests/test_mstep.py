@@ -97,7 +97,7 @@ def _sm_glm(fam_template, y_sm, X, fw, kw):
 @pytest.mark.parametrize("name", NAMES)
 def test_converged_mstep_equals_statsmodels_freq_weights(name):
     model, fam, y_sm, X, w, T, kw = _model_and_weights(name)
-    eng = model._engine()
+    eng = model.make_mixture()
     P = eng.unpack(eng.fit_from_posterior(T, tol=1e-14))
     for j in range(2):
         ref = _sm_glm(fam, y_sm, X, w * T[:, j], kw).fit(tol=1e-13, maxiter=200)
@@ -116,12 +116,14 @@ def test_converged_mstep_equals_statsmodels_freq_weights(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_one_irls_step_equals_statsmodels_one_iteration(name):
     model, fam, y_sm, X, w, T, kw = _model_and_weights(name, seed=8)
-    eng = model._engine()
+    eng = model.make_mixture()
     rng = np.random.default_rng(1)
     ref0 = _sm_glm(fam, y_sm, X, w, kw).fit()
     B0 = ref0.params[None, :] + rng.normal(scale=0.05, size=(2, X.shape[1]))
-    E, M = eng._predict_t(B0, np.zeros(0))
-    beta, _ = eng._irls_solve_t(E, M, eng._weights_t(T))
+    glm = eng.glm
+    params = glm.pack(B0, np.zeros(0), np.ones(2))
+    E, M = glm.linear_predictor(params, eng.rows), glm.mean(params, eng.rows)
+    beta, _ = glm.irls_solve(eng.rows, E, M, eng.weights(T))
     for j in range(2):
         ref = _sm_glm(fam, y_sm, X, w * T[:, j], kw).fit(start_params=B0[j], maxiter=1)
         np.testing.assert_allclose(beta[j], ref.params, rtol=1e-9, atol=1e-10)
@@ -131,7 +133,7 @@ def test_one_irls_step_equals_statsmodels_one_iteration(name):
 def test_em_mstep_fixed_point_is_weighted_glm(name):
     """Iterating the one-step generalised M-step with T held fixed reaches GLM(freq_weights)."""
     model, fam, y_sm, X, w, T, kw = _model_and_weights(name, seed=13)
-    eng = model._engine()
+    eng = model.make_mixture()
     theta = eng.fit_from_posterior(T, maxiter=1)
     P0 = eng.unpack(theta)
 
@@ -221,12 +223,12 @@ def test_block_grams_equal_direct_products(n, block):
 def test_estep_reusing_mstep_predictors_equals_fresh_estep(name):
     """The E-step that reuses the M-step's predictors and densities is the same E-step."""
     model, fam, y_sm, X, w, T, kw = _model_and_weights(name, seed=2)
-    eng = model._engine()
+    eng = model.make_mixture()
     theta = eng.fit_from_posterior(T, maxiter=2)
     for _ in range(3):
         theta = eng.mstep(theta)
         es = eng.estep(theta)
-        fresh = model._engine().estep(theta)
+        fresh = model.make_mixture().estep(theta)
         np.testing.assert_allclose(es.llf, fresh.llf, rtol=1e-13)
         np.testing.assert_allclose(es.T, fresh.T, rtol=1e-11, atol=1e-13)
         np.testing.assert_allclose(es.L, fresh.L, rtol=1e-12, atol=1e-12)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import statsmodels.api as sm
 
-import emglm.engine as engine_mod
+import emglm.mixture.rows as engine_mod
 from emglm import EMGLM
 from emglm.parallel import available_cores, check_n_jobs, map_blocks
 
@@ -71,9 +71,9 @@ def test_blocked_passes_equal_one_whole_array_pass(kind, monkeypatch):
     out = {}
     for rows, n_jobs in ((10 ** 9, 1), (701, 2)):
         monkeypatch.setattr(engine_mod, "SWEEP_ROWS", rows)
-        model._n_jobs = n_jobs
-        eng = model._engine()
-        assert len(eng._blocks) == (1 if rows > 10 ** 6 else -(-eng.n // rows))
+        model.n_jobs = n_jobs
+        eng = model.make_mixture()
+        assert len(eng.rows.blocks) == (1 if rows > 10 ** 6 else -(-eng.n // rows))
         es = eng.estep(theta)
         new = eng.mstep(theta, es=es)
         es_new = eng.estep(new)
@@ -92,11 +92,11 @@ def test_blocked_passes_equal_one_whole_array_pass(kind, monkeypatch):
 def test_mstep_q_from_estep_equals_direct_sum():
     """The complete-data value the E-step hands the M-step is sum_i w_i sum_j T_ij log f_ij."""
     model = _problem("poisson_offset_weights")
-    eng = model._engine()
+    eng = model.make_mixture()
     theta = eng.fit_from_posterior(np.full((eng.n, 2), 0.5))
     es = eng.estep(theta)
     direct = float(np.sum(model.freq_weights[:, None] * es.T[:, :2] * es.L[:, :2]))
-    assert es.q == pytest.approx(direct, rel=1e-12)
+    assert es.q[0] == pytest.approx(direct, rel=1e-12)
 
 
 @pytest.mark.parametrize("bad", [0, -2, 1.5, "2", True])
@@ -210,16 +210,25 @@ def test_gamma_loglike_equals_statsmodels_outside_the_mean_space():
                                    rtol=1e-12)
 
 
-def test_results_pickled_without_block_attributes_still_load(tmp_path):
-    """Engines pickled before the blocked row passes had neither n_jobs nor _blocks."""
-    import pickle
+def test_results_saved_by_release_0_1_0_still_load():
+    """Files of the first release (numerical core pickled as ``emglm.engine``) load; their
+    mixture is rebuilt from the saved model and gives the llf and SEs of a fresh fit."""
+    import pathlib
 
-    res = _problem("poisson_offset_weights", n=300).fit()
-    eng = res._engine
-    state = dict(eng.__dict__)
-    del state["n_jobs"], state["_blocks"]
-    old = object.__new__(type(eng))
-    old.__setstate__(state)
-    again = pickle.loads(pickle.dumps(old))
-    es = again.estep(res.theta)
-    assert es.llf == pytest.approx(res.llf, rel=1e-12)
+    import pandas as pd
+
+    import emglm
+
+    here = pathlib.Path(__file__).parent / "data"
+    df = pd.read_csv(here / "results_v0_1_0.csv")
+    fresh = emglm.EMGLM.from_formula("y ~ x + C(g)", df, k=2, family=FAM.Poisson()).fit(random_state=0)
+    old = emglm.load(here / "results_v0_1_0.pkl", allow_pickle=True)  # a pickle: trusted file
+    assert old.llf == pytest.approx(fresh.llf, rel=1e-10)
+    assert old.mixture.estep(old.theta).llf == pytest.approx(fresh.llf, rel=1e-10)
+    np.testing.assert_allclose(old.params.to_numpy(), fresh.params.to_numpy(), rtol=1e-6)
+    np.testing.assert_allclose(old.bse.to_numpy(), fresh.bse.to_numpy(), rtol=1e-4)
+    np.testing.assert_allclose(old.predict(df.iloc[:5]), fresh.predict(df.iloc[:5]), rtol=1e-6)
+    nodata = emglm.load(here / "results_v0_1_0_nodata.pkl", allow_pickle=True)
+    np.testing.assert_allclose(nodata.bse.to_numpy(), fresh.bse.to_numpy(), rtol=1e-4)
+    np.testing.assert_allclose(nodata.predict(df.iloc[:5]), fresh.predict(df.iloc[:5]), rtol=1e-6)
+

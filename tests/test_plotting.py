@@ -96,7 +96,7 @@ def test_plot_params(res):
 def test_plot_convergence(res):
     fig = res.plot_convergence()
     ax = fig.axes[0]
-    assert ax.get_ylabel() == "log-likelihood" and "iteration" in ax.get_xlabel()
+    assert ax.get_ylabel() == "log-likelihood" and "iterate" in ax.get_xlabel()
     _, ys = ax.lines[0].get_data()
     np.testing.assert_array_equal(ys, res.llf_history)
     assert ys[-1] == pytest.approx(res.llf)
@@ -114,11 +114,11 @@ def test_plot_diagnostics(res):
     assert len(fig.axes) == 4
     titles = [a.get_title() for a in fig.axes]
     assert titles == ["Residuals vs fitted", "Normal QQ plot", "Observed vs fitted", "Classification uncertainty"]
-    assert fig.axes[0].get_xlabel() == "pooled fitted value"
+    assert "marginal mean" in fig.axes[0].get_xlabel()
     assert "residual" in fig.axes[0].get_ylabel()
-    # observed vs fitted holds the data
+    # observed vs fitted holds the data, against the marginal mean (no posterior)
     xs, ys = fig.axes[2].lines[0].get_data()
-    np.testing.assert_allclose(xs, res.fittedvalues.to_numpy())
+    np.testing.assert_allclose(xs, res.predict(which="mean").to_numpy())
     np.testing.assert_allclose(ys, res.model.endog)
     # entropy histogram counts every row
     assert sum(p.get_height() for p in fig.axes[3].patches) == len(res.posterior)
@@ -142,3 +142,56 @@ def test_figure_png_roundtrip(res, tmp_path):
     path = tmp_path / "post.png"
     res.plot_posterior().savefig(path, dpi=50)
     assert path.stat().st_size > 1000
+
+
+# ---------------------------------------------------------------- issue 18
+@pytest.fixture(scope="module")
+def pois_mix():
+    rng = np.random.default_rng(5)
+    n = 3000
+    x = rng.uniform(-1, 1, n)
+    z = rng.random(n) < 0.4
+    df = pd.DataFrame({"x": x, "y": rng.poisson(np.exp(np.where(z, 2 + x, 0.3 - x)))})
+    return EMGLM.from_formula("y ~ x", df, k=2, family=sm.families.Poisson()).fit(random_state=0)
+
+
+def test_residuals_vs_fitted_shows_no_trend_on_a_correct_model(pois_mix):
+    """Quantile residuals of a correctly specified mixture are independent of x, so they are
+    uncorrelated with the marginal mean; against the posterior-pooled fit (which has seen y)
+    they would correlate strongly (about 0.57 here)."""
+    res = pois_mix
+    fig = res.plot_diagnostics(random_state=0)
+    xs, r = fig.axes[0].lines[0].get_data()
+    np.testing.assert_allclose(xs, res.predict().to_numpy())
+    # |corr| below 3 standard errors of a zero correlation
+    assert abs(np.corrcoef(xs, r)[0, 1]) < 3 / np.sqrt(len(r))
+    assert np.corrcoef(res.fittedvalues, r)[0, 1] > 0.3  # what the pooled fit would have shown
+    plt.close("all")
+
+
+def test_mixture_pearson_fallback_for_tweedie():
+    rng = np.random.default_rng(2)
+    n = 400
+    x = rng.uniform(0, 1, n)
+    mu = np.exp(np.where(rng.random(n) < 0.5, 1 + x, -x))
+    y = rng.poisson(mu) * rng.gamma(2.0, 0.5, n)  # compound Poisson-gamma, zeros included
+    res = EMGLM(y, np.column_stack([np.ones(n), x]), k=2, family=sm.families.Tweedie(var_power=1.5)).fit()
+    fig = res.plot_diagnostics(random_state=0)
+    xs, r = fig.axes[0].lines[0].get_data()
+    assert fig.axes[0].get_ylabel() == "mixture Pearson residual"
+    np.testing.assert_allclose(xs, res.predict().to_numpy())
+    assert np.all(np.isfinite(r))
+    plt.close("all")
+
+
+def test_convergence_ticks_are_whole_iterates_and_title_matches_summary(res):
+    fig = res.plot_convergence()
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+    assert ticks and all(float(t).is_integer() for t in ticks)
+    summary_iters = [line for line in res.summary().as_text().splitlines() if "EM iterations:" in line]
+    n_iter = summary_iters[0].split("EM iterations:")[1].split()[0]
+    assert f"{n_iter} iterations" in ax.get_title()
+    assert f"{len(res.llf_history) - 1} accepted iterates" in ax.get_title()
+    plt.close("all")

@@ -105,7 +105,7 @@ def test_user_dataframe_never_modified():
                                  exposure="t", weights="wt", concomitant="~ z", fixed="~ w").fit()
         res.summary()
         res.predict(df.dropna())
-        res.predict(df.dropna(), which="posterior")
+        res.predict(df.dropna(), which="posterior", endog=df.dropna())
         _ = res.resid_pearson, res.resid_deviance, res.fittedvalues
         res.resid_quantile(random_state=0)
         EMGLM.from_formula("y ~ x", df, k=2, family=sm.families.Poisson(), groups="g").fit()

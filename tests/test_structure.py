@@ -67,7 +67,7 @@ def test_concomitant_recovered():
     df = pd.DataFrame(dict(x=x, zc=zc, y=y))
     res = EMGLM.from_formula("y ~ x", df, k=2, family=FAM.Poisson(), concomitant="~ zc").fit()
     np.testing.assert_allclose(res.params.to_numpy().T, [[0.2, -0.3], [2.0, 0.5]], atol=0.07)
-    gamma = res._P.gamma[0]
+    gamma = res.unpacked.gamma[0]
     np.testing.assert_allclose(gamma, [0.5, 1.5], atol=0.15)
     # prior probabilities vary with zc as the logistic model says
     prior = res.prior[:, 1]

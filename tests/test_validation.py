@@ -199,11 +199,11 @@ def test_formula_column_arguments():
 
 def test_errors_come_before_any_work(monkeypatch):
     """Bad fit arguments raise before a single E-step runs."""
-    from emglm import engine
+    from emglm.mixture import Mixture
 
     calls = []
-    orig = engine.MixtureEngine.estep
-    monkeypatch.setattr(engine.MixtureEngine, "estep", lambda self, th: calls.append(1) or orig(self, th))
+    orig = Mixture.estep
+    monkeypatch.setattr(Mixture, "estep", lambda self, th: calls.append(1) or orig(self, th))
     m = _model()
     for kwargs in (dict(start=np.full(N, 5)), dict(tol=0.0), dict(min_proportion=2.0)):
         with pytest.raises(ValueError):

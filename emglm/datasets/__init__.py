@@ -63,7 +63,7 @@ def load_pension() -> pd.DataFrame:
     -----
     Source: Thisted, R. A. (1988), *Elements of Statistical Computing*, Chapman and Hall,
     as reproduced in the Statistics 580 lecture notes "The EM Algorithm" (Example 3,
-    Table 2), the seed text of this project.
+    Table 2).
 
     Examples
     --------
@@ -99,7 +99,7 @@ def load_bulls() -> pd.DataFrame:
     -----
     Source: Snedecor, G. W. and Cochran, W. G. (1967), *Statistical Methods*, 6th ed.,
     p. 290, as printed in Table 3 of the Statistics 580 lecture notes "The EM Algorithm"
-    (Example 4, after Little and Rubin 1987), the seed text of this project.
+    (Example 4, after Little and Rubin 1987).
 
     Examples
     --------
@@ -204,7 +204,7 @@ def simulate_poisson_mixture(n: int = _SIM_N, seed: int = _SIM_SEED) -> pd.DataF
     n : int
         Number of rows.
     seed : int
-        Seed for :func:`numpy.random.default_rng`.
+        Random seed for :func:`numpy.random.default_rng`.
 
     Returns
     -------

@@ -1,0 +1,262 @@
+"""Fitting: the only caller of the EM driver.
+
+Turns starts (initial posteriors, given labels or coefficients, warm-up runs on a
+subsample) into starting vectors, runs :func:`emglm.em.run` from each, removes components
+that fall below ``min_proportion`` (flexmix's ``minprior``), keeps the best start and puts
+its components in the documented order. :meth:`EMGLM.fit` validates the options and calls
+:func:`fit`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from . import em
+from .layout import Params
+from .starts import initial_posteriors
+from .warnings import ConvergenceWarning, DegenerateComponentWarning
+
+__all__ = ["fit", "run_start", "start_vectors", "validate_start", "one_component_residuals"]
+
+
+# ---------------------------------------------------------------------- one run
+def _in_domain(mix):
+    return lambda th: np.isfinite(mix.objective(th))
+
+
+def run_em(mix, theta0, tol, maxiter, accelerate=None, callback=None, keep_history=True):
+    """:func:`emglm.em.run` of the mixture's EM map from ``theta0``."""
+    return em.run(mix.fixed_point, theta0, objective=mix.objective, tol=tol, maxiter=maxiter,
+                  accelerate=accelerate, in_domain=_in_domain(mix), keep_history=keep_history,
+                  callback=callback)
+
+
+def _shares(mix, es):
+    """Posterior share ``sum_u uw_u T_uj / sum_u uw_u`` of each class (units: rows or groups)."""
+    uw = mix.unit_w
+    return (uw @ es.Tunit) / uw.sum()
+
+
+def _reduced_posterior(T, keep_cols):
+    T2 = T[:, keep_cols]
+    s = T2.sum(axis=1, keepdims=True)
+    # rows held only by removed components are shared equally among the rest
+    return np.divide(T2, s, out=np.full_like(T2, 1.0 / T2.shape[1]), where=s > 0)
+
+
+def run_start(model, mix, theta0, tol, maxiter, accelerate, min_proportion=None, removed=None):
+    """One EM run from ``theta0``, removing components below ``min_proportion``.
+
+    Returns ``(mixture, EMResult)``; the mixture is a smaller one when components were
+    removed. Without ``min_proportion`` this is exactly one :func:`emglm.em.run`. When a
+    component's share falls below ``min_proportion`` the run is stopped by its callback,
+    the component removed and EM continued with one fewer; each removal is described in a
+    message appended to ``removed`` (or warned at once without it).
+    """
+    if not min_proportion:
+        return mix, run_em(mix, theta0, tol, maxiter, accelerate)
+    used = 0
+    while True:
+        low = {}
+
+        def fp(th, m=mix, low=low):
+            # the first EM-map output with a share below min_proportion is where the
+            # component is removed; the callback then ends the run at the next iterate
+            new = m.fixed_point(th)
+            if not low and m.k > 1:
+                sh = _shares(m, m.estep(new))[: m.k]
+                if np.any(sh < min_proportion):
+                    low["theta"], low["shares"] = new, sh
+            return new
+
+        out = em.run(fp, theta0, objective=mix.objective, tol=tol, maxiter=max(1, maxiter - used),
+                     accelerate=accelerate, in_domain=_in_domain(mix), callback=lambda th: bool(low))
+        if not low:
+            return mix, dataclasses.replace(out, n_iter=out.n_iter + used)
+        used += out.n_iter
+        sh = low["shares"]
+        drop = [j for j in range(mix.k) if sh[j] < min_proportion and j != int(np.argmax(sh))]
+        keep = [j for j in range(mix.k) if j not in drop]
+        T = mix.estep(low["theta"]).T
+        cols = keep + list(range(mix.k, mix.K))  # the point mass stays
+        msg = (f"removed {len(drop)} component(s) with proportion below min_proportion={min_proportion} "
+               f"({', '.join(f'{sh[j]:.3g}' for j in drop)}); continuing with k={len(keep)}")
+        if removed is None:
+            warnings.warn(msg, DegenerateComponentWarning, stacklevel=4)
+        else:
+            removed.append(msg)
+        mix = model.make_mixture(k=len(keep), var_floor=mix.glm.var_floor if mix.glm else None)
+        with np.errstate(all="ignore"):
+            theta0 = mix.fit_from_posterior(_reduced_posterior(T, cols))
+        if used >= maxiter:
+            out = run_em(mix, theta0, tol, 1)
+            return mix, dataclasses.replace(out, n_iter=out.n_iter + used, converged=False)
+
+
+# ---------------------------------------------------------------------- starts
+def validate_start(model, K, start):
+    """Check ``start`` ("fit", "random", labels or a posterior matrix) before any work."""
+    if isinstance(start, str):
+        if start not in ("fit", "random"):
+            raise ValueError(f"start must be 'fit', 'random', a label vector or a posterior matrix, got {start!r}")
+        return
+    arr = np.asarray(start)
+    n = model.exog.shape[0]
+    if arr.ndim == 1:
+        if arr.shape[0] != n:
+            raise ValueError(f"start: a label vector must have length nobs={n}, got {arr.shape[0]}")
+        if not np.issubdtype(arr.dtype, np.integer) and not np.all(np.equal(np.mod(arr, 1), 0)):
+            raise ValueError("start: labels must be integers")
+        if arr.min() < 0 or arr.max() >= K:
+            raise ValueError(f"start: labels must lie in 0..{K - 1}, got range {arr.min()}..{arr.max()}")
+    elif arr.ndim == 2:
+        if arr.shape != (n, K):
+            raise ValueError(f"start: a posterior matrix must have shape ({n}, {K}), got {arr.shape}")
+        if not np.all(np.isfinite(arr)) or np.any(arr < 0) or not np.allclose(arr.sum(axis=1), 1.0):
+            raise ValueError("start: posterior rows must be finite, non-negative and sum to one")
+    else:
+        raise ValueError(f"start must be a label vector or a posterior matrix, got shape {arr.shape}")
+
+
+def one_component_fit(model, rows=None):
+    """The one-component (k = 1) mixture and its complete fit, on ``rows`` (default all)."""
+    base = model.make_mixture(k=1, point_mass=None, mixing="equal", rows=rows)
+    theta1 = base.fit_from_posterior(np.ones((base.n, 1)))
+    if rows is None:  # a fit must not end below it (emglm.safeguards)
+        from .safeguards import remember_one_component_llf
+
+        remember_one_component_llf(model, base.objective(theta1))
+    return base, theta1
+
+
+def one_component_residuals(model, rows=None):
+    """Residuals of the one-component fit (non-finite values set to 0) and its parameters.
+
+    Pearson residuals for GLMs; for other components the response minus the class mean
+    (or, without means, the row log-density), which orders rows the same way for splitting.
+    """
+    base, theta1 = one_component_fit(model, rows)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # separated data
+        if base.glm is not None:
+            fam = base.glm.fam
+            mu = fam.mean(base.linear_predictors(theta1)[:, 0])
+            resid = (fam.y - mu) * np.sqrt(fam.trials / fam.family.variance(mu))
+            P1 = base.unpack(theta1)
+        else:
+            comp, p = base.components[0], base.component_params(theta1)[0]
+            try:
+                resid = base.y - comp.mean(p, base.rows)[0]
+            except NotImplementedError:
+                resid = comp.evaluate(p, base.rows).logpdf[0]
+            P1 = None
+    return np.where(np.isfinite(resid), resid, 0.0), P1
+
+
+def theta_from_start_params(model, mix, start_params, P1):
+    """Flat starting vector from coefficients shaped like ``params``."""
+    sp = start_params.to_numpy() if isinstance(start_params, pd.DataFrame) else np.asarray(start_params, float)
+    p, q, k, K = model.exog.shape[1], mix.rows.q, model.k, mix.K
+    if sp.ndim != 2 or sp.shape[0] not in (p, p + q) or sp.shape[1] not in (k, K):
+        raise ValueError(
+            f"start_params must be shaped like params: ({p + q}, {K}) (terms x components), got {np.shape(sp)}"
+        )
+    beta = sp[:p, :k].T.copy()
+    delta = sp[p:, 0] if sp.shape[0] > p else P1.delta
+    if not np.all(np.isfinite(beta)):
+        raise ValueError("start_params must be finite")
+    P = Params(beta, np.asarray(delta, float), np.full(k, P1.scale[0]), mix.mixing.start())
+    return mix.pack(P)
+
+
+def start_vectors(model, mix, start, start_params, n_starts, rng):
+    """Flat starting vectors for every start (``start`` already validated)."""
+    if start_params is None and (isinstance(start, str) and start == "random"
+                                 or not isinstance(start, str) and n_starts == 1):
+        # given labels/posteriors or random starts need no one-component fit (performance)
+        return [mix.fit_from_posterior(T) for T in initial_posteriors(mix, start, n_starts, rng)]
+    resid, P1 = one_component_residuals(model)
+    if start_params is not None:
+        return [theta_from_start_params(model, mix, start_params, P1)]
+    thetas = [mix.fit_from_posterior(T) for T in initial_posteriors(mix, start, n_starts, rng, base_resid=resid)]
+    if not isinstance(start, str) and n_starts > 1:
+        for T in initial_posteriors(mix, "fit", n_starts, rng, base_resid=resid)[1:]:
+            thetas.append(mix.fit_from_posterior(T))
+    return thetas
+
+
+def warmup_starts(model, mix, opts, rng, progress=False):
+    """Short EM runs on a random subsample; the best ``keep`` parameter vectors, best first.
+
+    See :mod:`emglm.warmup` for the options and the cost.
+    """
+    from .warmup import WarmupInfo, progress_iter, subsample_size
+
+    size = subsample_size(opts, mix)
+    sub_rows = mix.rows.subset(np.sort(rng.choice(mix.G, size=size, replace=False)))
+    sub = model.make_mixture(rows=sub_rows)
+    n = opts["n_starts"]
+    # half the runs split classes at random quantiles of one-component residuals
+    # (perturbed starts), the other half start from random Dirichlet posteriors
+    n_fit = (n + 1) // 2
+    resid = one_component_residuals(model, rows=sub_rows)[0]
+    Ts = initial_posteriors(sub, "fit", n_fit + 1, rng, base_resid=resid)[1:]
+    Ts += initial_posteriors(sub, "random", n - n_fit, rng)
+    llf = np.full(n, -np.inf)
+    n_iter = np.zeros(n, dtype=int)
+    params = []
+    for i in progress_iter(range(n), progress, "warm-up", total=n):
+        with np.errstate(all="ignore"):
+            out = run_em(sub, sub.fit_from_posterior(Ts[i]), opts["tol"], opts["maxiter"], keep_history=False)
+        params.append(out.params)
+        n_iter[i] = out.n_iter
+        if out.objective is not None and np.isfinite(out.objective):
+            llf[i] = out.objective
+    if not np.any(np.isfinite(llf)):
+        raise RuntimeError("warm-up: no short EM run reached a finite log-likelihood")
+    order = [int(i) for i in np.argsort(-llf, kind="stable") if np.isfinite(llf[i])][: opts["keep"]]
+    return [params[i] for i in order], WarmupInfo(n, size, opts["maxiter"], llf, n_iter, order)
+
+
+# ---------------------------------------------------------------------- the fit
+def fit(model, start, start_params, n_starts, rng, tol, maxiter, accelerate, warm, progress,
+        min_proportion):
+    """Run every start and return ``(mixture, theta, EMResult, n_starts, warmup_info)``.
+
+    ``theta`` is the best start's estimate with its components in the documented order.
+    """
+    from .degenerate import diagnose, warn_degenerate
+    from .warmup import progress_iter
+
+    mix = model.make_mixture()
+    if start_params is None:
+        validate_start(model, mix.K, start)
+    if warm is not None:
+        thetas, warm_info = warmup_starts(model, mix, warm, rng, progress=progress)
+    else:
+        thetas, warm_info = start_vectors(model, mix, start, start_params, n_starts, rng), None
+    from .safeguards import check_start_values
+
+    thetas = check_start_values(model, mix, thetas, given=start_params is not None)
+    best = None
+    start_mix = mix
+    for theta0 in progress_iter(thetas, progress and len(thetas) > 1, "starts"):
+        removed = []  # min_proportion removals, reported for the kept start only
+        m, out = run_start(model, start_mix, theta0, tol, maxiter, accelerate, min_proportion, removed)
+        if best is None or out.objective > best.objective:
+            best, mix, best_removed = out, m, removed
+    for msg in best_removed:
+        warnings.warn(msg, DegenerateComponentWarning, stacklevel=3)
+    if not best.converged:
+        warnings.warn(
+            f"EM did not converge in {maxiter} iterations (relative llf change above tol={tol}); "
+            "increase maxiter" + ("" if accelerate else " or try accelerate='squarem'"),
+            ConvergenceWarning, stacklevel=3,
+        )
+    theta = mix.permute(best.params, mix.order(best.params))
+    names = [f"comp{j + 1}" for j in range(mix.k)]
+    warn_degenerate(diagnose(mix, theta, names), stacklevel=4)
+    return mix, theta, best, len(thetas), warm_info

@@ -1,0 +1,466 @@
+"""GLMComponent: k classes of one statsmodels GLM family sharing a design.
+
+Each class j has coefficients ``beta_j`` on the component design ``X``; terms given as
+``fixed`` have coefficients ``delta`` shared by all k classes; the dispersion is one per
+class or one shared (``scale="shared"``). Flat parameters, in order: ``beta`` (k x p,
+class-major), ``delta`` (q), log dispersions (k, 1 or 0).
+
+The numerics are fused row passes over the blocks of :class:`~emglm.mixture.rows.Rows`
+(linear predictors, means and log-densities of all k classes in one matrix product per
+block; IRLS weights made where the Gram product reads them), and the M-step is one IRLS
+step per class with step halving on the weighted complete-data log-likelihood, plus the
+weighted maximum-likelihood dispersion: a generalised EM step that never lowers the
+likelihood. Tests hold the complete fit equal to statsmodels
+``GLM(..., freq_weights=w * T_j).fit()``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import statsmodels.genmod.families as smf
+
+from ..families import FamilyAdapter
+from ..layout import Params
+from ..linalg import grams_blocked, solve_psd
+from .component import Component, Evaluation, wq_block
+from .glm_dist import cdf, dlogf_deta, dlogf_dlogscale
+from .rows import ordered_sum
+
+__all__ = ["GLMComponent"]
+
+#: fitted means closer than this to a boundary of the family's mean space flag separation
+BOUNDARY_EPS = 1e-8
+#: classes whose linear predictors differ by less than this on every row coincide
+COINCIDE_TOL = 1e-3
+
+
+class GLMComponent(Component):
+    """k classes of one statsmodels GLM family (with its link) on a shared design.
+
+    Parameters
+    ----------
+    family : statsmodels family instance
+    rows : Rows
+        The data (the response is bound here once: y-only constants are computed once).
+    k : int
+        Number of classes.
+    scale : {"component", "shared"}
+    var_floor : float or None
+        Lower bound of the dispersions (see :mod:`emglm.degenerate`).
+
+    Examples
+    --------
+    >>> import numpy as np, statsmodels.api as sm
+    >>> from emglm.mixture import Rows
+    >>> rows = Rows(np.array([0.0, 1.0, 3.0]), np.ones((3, 1)))
+    >>> comp = GLMComponent(sm.families.Poisson(), rows, k=1)
+    >>> np.round(comp.fit(np.ones((1, 3)), rows), 6)  # log of the mean count
+    array([0.287682])
+    """
+
+    has_linear_predictor = True
+
+    def __init__(self, family, rows, k, scale="component", var_floor=None):
+        self.fam = FamilyAdapter(family, rows.y, rows.trials)
+        self.family = family
+        self.k = self.n_classes = int(k)
+        self.p, self.q = rows.p, rows.q
+        self.shared_scale = scale == "shared"
+        self.has_scale = self.fam.has_scale
+        self.n_scale = 0 if not self.has_scale else (1 if self.shared_scale else self.k)
+        self.var_floor = var_floor
+
+    # ------------------------------------------------------------------ parameters
+    @property
+    def n_params(self):
+        return self.k * self.p + self.q + self.n_scale
+
+    def unpack(self, params):
+        """(beta (k, p), delta (q,), scale (k,)) from the flat vector."""
+        params = np.asarray(params, dtype=float)
+        kp = self.k * self.p
+        beta = params[:kp].reshape(self.k, self.p)
+        delta = params[kp:kp + self.q]
+        if self.n_scale:
+            scale = np.broadcast_to(np.exp(params[kp + self.q:]), (self.k,)).copy()
+        else:
+            scale = np.ones(self.k)
+        return beta, delta, scale
+
+    def pack(self, beta, delta, scale):
+        parts = [np.asarray(beta, float).ravel(), np.asarray(delta, float).ravel()]
+        if self.n_scale:
+            parts.append(np.log(np.asarray(scale, float)[: self.n_scale]))
+        return np.concatenate(parts)
+
+    def param_labels(self, class_names, exog_names=None, fixed_names=None):
+        xn = exog_names or [f"x{i}" for i in range(self.p)]
+        fn = fixed_names or [f"w{i}" for i in range(self.q)]
+        labels = [(c, t) for c in class_names[: self.k] for t in xn]
+        labels += [("shared", t) for t in fn]
+        if self.n_scale == 1:
+            labels.append(("shared", "scale"))
+        elif self.n_scale:
+            labels += [(c, "scale") for c in class_names[: self.k]]
+        return labels
+
+    def coef_table(self, params):
+        beta, delta, _ = self.unpack(params)
+        vals = np.vstack([beta.T, np.repeat(delta[:, None], self.k, axis=1)])
+        return None, vals
+
+    def scale(self, params):
+        return self.unpack(params)[2]
+
+    def log_scale_mask(self):
+        mask = np.zeros(self.n_params, dtype=bool)
+        if self.n_scale:
+            mask[-self.n_scale:] = True
+        return mask
+
+    # ------------------------------------------------------------------ row passes
+    def _sweep(self, rows, beta, delta, scale=None, Wt=None, E=None, M=None):
+        """(k, n) linear predictors ``E``, means ``M`` (unless given), log-densities ``L`` (with
+        ``scale``) and ``q = sum Wt * L`` (with ``Wt``), in one pass over blocks of rows."""
+        k, n = self.k, rows.n
+        predict = E is None or M is None
+        if predict:
+            beta = np.asarray(beta, dtype=float)
+            E, M = np.empty((k, n)), np.empty((k, n))
+        L = None
+        if scale is not None:
+            L = np.empty((k, n))
+            sc = np.asarray(scale, dtype=float).reshape(k, 1)
+        fam, X, U, off = self.fam, rows.X, rows.U, rows.offset
+
+        def block(s, e):
+            if predict:
+                Eb = E[:, s:e]
+                np.matmul(beta, X[s:e].T, out=Eb)
+                if U is not None:
+                    Eb += U[s:e] @ delta
+                if rows.has_offset:
+                    Eb += off[s:e]
+                fam.mean(Eb, out=M[:, s:e])
+            if L is not None:
+                L[:, s:e] = fam.loglike(E[:, s:e], M[:, s:e], sc, rows=slice(s, e))
+                if Wt is not None:
+                    return wq_block(Wt[:, s:e], L[:, s:e])
+            return 0.0
+
+        parts = rows.map_blocks(block)
+        q = None if Wt is None else ordered_sum(parts)  # in block order: same for any n_jobs
+        return E, M, L, q
+
+    def _key(self, params):
+        return np.asarray(params, dtype=float)[: self.k * self.p + self.q].tobytes()
+
+    def evaluate(self, params, rows, reuse=None):
+        """Linear predictors, means and log-densities of the k classes at ``params``.
+
+        From ``reuse`` (the Evaluation an M-step returned) the predictors and means are
+        reused when the coefficients match, and the log-densities too when the dispersions
+        also match.
+        """
+        beta, delta, scale = self.unpack(params)
+        key, skey = self._key(params), scale.tobytes()
+        E = M = L = None
+        if reuse is not None and reuse.key == key:
+            E, M = reuse.E, reuse.M
+            if reuse.logpdf is not None and reuse.scale_key == skey:
+                L = reuse.logpdf
+        if L is None:
+            E, M, L, _ = self._sweep(rows, beta, delta, scale, E=E, M=M)
+        return Evaluation(L, key, E=E, M=M, scale_key=skey)
+
+    # ------------------------------------------------------------------ M-step as sums
+    # The M-step is written as sums over rows, so that a backend holding the rows in
+    # partitions adds the partitions' sums and solves the same small systems:
+    #   mstep_stats (X'WX, X'Wz)  ->  mstep_candidate (the IRLS solution)
+    #   step_value (sum W log f at a trial point, for step halving)
+    #   scale_stats (two sums per class)  ->  scale_update (the weighted-ML dispersion).
+
+    def gram_sums(self, rows, E, M, Wt):
+        """Per class weighted Gram matrices ``D' W D`` and right-hand sides ``D' W z`` of the
+        IRLS step from (k, n) predictors ``E``, means ``M`` and M-step weights ``Wt``."""
+        fam, off = self.fam, rows.offset
+
+        def terms(s, e):
+            # IRLS weights of one block, made where the Gram product reads them
+            wj, uj = fam.irls_terms(E[:, s:e], M[:, s:e], off[s:e] if rows.has_offset else 0.0,
+                                    rows=slice(s, e))
+            Wb, Ub = Wt[:, s:e] * wj, Wt[:, s:e] * uj
+            if not np.isfinite(Wb.sum() + Ub.sum()):  # cheaper than isfinite(W).all(); rare
+                bad = ~np.isfinite(Wb) | ~np.isfinite(Ub)
+                Wb[bad] = 0.0
+                Ub[bad] = 0.0
+            return Wb, Ub
+
+        return grams_blocked(rows.D, self.k, terms, rows.blocks, rows.n_jobs)
+
+    def solve_gram(self, As, bs):
+        """The IRLS solution ``(beta (k, p), delta (q,))`` from summed Gram matrices."""
+        p, q, k = self.p, self.q, self.k
+        if q == 0:
+            return np.vstack([solve_psd(A, b) for A, b in zip(As, bs)]), np.zeros(0)
+        m = k * p + q
+        H = np.zeros((m, m))
+        g = np.zeros(m)
+        for j, (A, b) in enumerate(zip(As, bs)):
+            s = slice(j * p, (j + 1) * p)
+            H[s, s] = A[:p, :p]
+            H[s, k * p:] = A[:p, p:]
+            H[k * p:, s] = A[p:, :p]
+            H[k * p:, k * p:] += A[p:, p:]
+            g[s] = b[:p]
+            g[k * p:] += b[p:]
+        sol = solve_psd(H, g)
+        return sol[: k * p].reshape(k, p), sol[k * p:]
+
+    def irls_solve(self, rows, E, M, Wt):
+        """One IRLS solve from (k, n) predictors ``E``, means ``M`` and M-step weights ``Wt``.
+
+        Returns ``(beta (k, p), delta (q,))``: the weighted least-squares solution of the
+        IRLS working response, which statsmodels' ``GLM(..., freq_weights=Wt[j]).fit(maxiter=1)``
+        computes from the same start. The Gram matrices are sums over blocks of rows.
+        """
+        return self.solve_gram(*self.gram_sums(rows, E, M, Wt))
+
+    def mstep_stats(self, params, weights, ev, rows):
+        """Sums for the IRLS step at ``params``: ``(As, bs)`` (add them over partitions)."""
+        return self.gram_sums(rows, ev.E, ev.M, weights)
+
+    def mstep_candidate(self, params, stats):
+        """The full IRLS step from ``params`` (dispersions unchanged)."""
+        nb, nd = self.solve_gram(*stats)
+        out = np.array(params, dtype=float)  # the log dispersions stay bit-for-bit as they are
+        out[: self.k * self.p + self.q] = np.concatenate([nb.ravel(), nd])
+        return out
+
+    @property
+    def exact_step(self):
+        """Gaussian-identity: the weighted least-squares step is exact (no step halving)."""
+        return self.fam.exact_wls
+
+    def step_value(self, params, weights, rows):
+        """``(sum W log f, Evaluation)`` at ``params``: the step-halving criterion (sums add)."""
+        beta, delta, scale = self.unpack(params)
+        E, M, L, q = self._sweep(rows, beta, delta, scale, Wt=weights)
+        return q, Evaluation(L, self._key(params), E=E, M=M, scale_key=scale.tobytes())
+
+    def scale_stats(self, params, weights, ev, rows):
+        """Per class ``(sum W, sum W d)`` for the dispersion update (None: no dispersion).
+
+        Families whose dispersion is not a function of sums (Tweedie) return the (k, n)
+        means and weights themselves: they run in memory only.
+        """
+        if not self.has_scale:
+            return None
+        M = ev.M
+        if not self.fam.scale_by_sums:
+            return ("arrays", M, weights)
+        return [self.fam.scale_sums(M[j], weights[j]) for j in range(self.k)]
+
+    def scale_update(self, params, stats):
+        """``params`` with the weighted-ML dispersions from :meth:`scale_stats` (floored)."""
+        beta, delta, scale = self.unpack(params)
+        if stats is None:
+            return params
+        if isinstance(stats, tuple) and stats and stats[0] == "arrays":
+            _, M, Wt = stats
+            mus, wts = [M[j] for j in range(self.k)], [Wt[j] for j in range(self.k)]
+            if self.shared_scale:
+                s = np.full(self.k, self.fam.scale_mle(mus, wts))
+            else:
+                s = np.array([self.fam.scale_mle([m], [w]) for m, w in zip(mus, wts)])
+        elif self.shared_scale:
+            s = np.full(self.k, self.fam.scale_from_sums(stats))
+        else:
+            s = np.array([self.fam.scale_from_sums([st]) for st in stats])
+        if self.var_floor is not None:
+            s = np.maximum(s, self.var_floor)
+        s = np.where(np.isfinite(s) & (s > 0), s, scale)  # a class with no weight keeps its own
+        return self.pack(beta, delta, s)
+
+    def mstep(self, params, weights, ev, rows, q0=None):
+        """One IRLS step per class with step halving (exact for Gaussian-identity), then the
+        weighted-ML dispersion, composed from the sums above on the in-memory rows. Returns
+        the new parameters and the Evaluation at the new coefficients with the old
+        dispersion (reused by the next E-step)."""
+        q_cur = q0 if q0 is not None else wq_block(weights, ev.logpdf)
+        cand = self.mstep_candidate(params, self.mstep_stats(params, weights, ev, rows))
+        new, new_ev = params, ev
+        if self.exact_step:
+            beta, delta, scale = self.unpack(cand)
+            E, M = self._sweep(rows, beta, delta)[:2]
+            new, new_ev = cand, Evaluation(None, self._key(cand), E=E, M=M, scale_key=scale.tobytes())
+        else:
+            t = 1.0
+            for _ in range(40):
+                trial = params + t * (cand - params)
+                q, trial_ev = self.step_value(trial, weights, rows)
+                if q >= q_cur - 1e-10 * (abs(q_cur) + 1):
+                    new, new_ev = trial, trial_ev
+                    break
+                t *= 0.5
+            # after 40 halvings without ascent the coefficients are kept
+        out = self.scale_update(new, self.scale_stats(new, weights, new_ev, rows))
+        return out, new_ev
+
+    def fit(self, weights, rows, maxiter=100, tol=1e-10):
+        """Complete weighted fits (IRLS from the family's starting mean) for weights (k, n).
+
+        This is what repeated M-steps converge to, and what tests compare with statsmodels
+        ``GLM(..., freq_weights=w * T_j).fit()``.
+        """
+        Wt = weights
+        k = self.k
+        E = np.tile(self.fam.start_eta(), (k, 1))
+        with np.errstate(over="ignore", invalid="ignore"):
+            M = self.fam.mean(E)
+        scale = np.ones(k)
+        beta, delta = self.irls_solve(rows, E, M, Wt)
+        E, M = self._sweep(rows, beta, delta)[:2]
+        q_prev = self._sweep(rows, None, None, scale, Wt=Wt, E=E, M=M)[3]
+        for _ in range(maxiter):
+            nb, nd = self.irls_solve(rows, E, M, Wt)
+            step = self._halving_step(rows, beta, delta, nb, nd, scale, Wt, q_prev)
+            if step is None:
+                break
+            cb, cd, Ec, Mc, _, q_new = step
+            change = np.max(np.abs(np.concatenate([(cb - beta).ravel(), cd - delta])))
+            beta, delta, E, M = cb, cd, Ec, Mc
+            done = abs(q_new - q_prev) <= tol * (abs(q_prev) + 1) and change < 1e-8 * (1 + np.max(np.abs(beta)))
+            q_prev = q_new
+            if done:
+                break
+        ev = Evaluation(None, None, E=E, M=M)
+        params = self.pack(beta, delta, scale)
+        return self.scale_update(params, self.scale_stats(params, Wt, ev, rows))
+
+    def _halving_step(self, rows, beta, delta, nb, nd, scale, Wt, q_old):
+        """Step toward the IRLS solution, halved until ``sum Wt * L`` does not fall below
+        ``q_old``; returns ``(beta, delta, E, M, L, q)`` or None after 40 halvings."""
+        t = 1.0
+        for _ in range(40):
+            cb, cd = beta + t * (nb - beta), delta + t * (nd - delta)
+            Ec, Mc, Lc, q = self._sweep(rows, cb, cd, scale, Wt=Wt)
+            if q >= q_old - 1e-10 * (abs(q_old) + 1):
+                return cb, cd, Ec, Mc, Lc, q
+            t *= 0.5
+        return None
+
+    # ------------------------------------------------------------------ derived quantities
+    def linear_predictor(self, params, rows):
+        """(k, n) linear predictors including offset and shared terms."""
+        beta, delta, _ = self.unpack(params)
+        return self._sweep(rows, beta, delta)[0]
+
+    def mean(self, params, rows):
+        beta, delta, _ = self.unpack(params)
+        return self._sweep(rows, beta, delta)[1]
+
+    def cdf(self, params, rows):
+        """``(F(y), F(y-))`` of every class at its means, each (k, n)."""
+        M = self.mean(params, rows)
+        scale = self.scale(params)
+        out = [cdf(self.family, self.fam.y, M[j], scale[j], self.fam.trials) for j in range(self.k)]
+        return np.stack([a for a, _ in out]), np.stack([b for _, b in out])
+
+    def moments(self, params, rows):
+        """Mean and variance ``phi V(mu) / trials`` of every class, each (k, n)."""
+        M = self.mean(params, rows)
+        V = self.family.variance(M) * self.scale(params)[:, None] / self.fam.trials
+        return M, V
+
+    def order_key(self, params, rows):
+        """Weighted mean linear predictor (offset excluded) of each class."""
+        Eta = self.linear_predictor(params, rows) - rows.offset
+        return (Eta @ rows.w) / rows.w.sum()
+
+    def permute(self, params, perm):
+        beta, delta, scale = self.unpack(params)
+        return self.pack(beta[perm], delta, scale[perm])
+
+    def score_rows(self, params, ev, weights, rows, sl=slice(None)):
+        """(b, n_params) per-row scores ``sum_j T_ij d log f_ij / d params`` on rows ``sl``.
+
+        Analytic: ``d log f / d eta`` times the design for coefficients, ``d log f / d log
+        phi`` for log dispersions. Rows carry no frequency weight here.
+        """
+        A, B = self.score_pieces(params, ev, weights)
+        return self.score_columns(A, B, rows, sl)
+
+    def score_pieces(self, params, ev, weights):
+        """(k, n) posterior-weighted ``d log f / d eta`` and ``d log f / d log phi`` (or None)."""
+        _, _, scale = self.unpack(params)
+        A = _weighted(weights, dlogf_deta(self.fam, ev.E, ev.M, scale))
+        B = _weighted(weights, dlogf_dlogscale(self.fam, ev.E, ev.M, scale)) if self.n_scale else None
+        return A, B
+
+    def score_columns(self, A, B, rows, sl=slice(None), X=None, U=None):
+        """Per-row score matrix from the pieces of :meth:`score_pieces` on rows ``sl``."""
+        X = rows.X[sl] if X is None else X
+        cols = [X * A[j, sl][:, None] for j in range(self.k)]
+        if self.q:
+            Ub = rows.U[sl] if U is None else U
+            cols.append(Ub * A[:, sl].sum(axis=0)[:, None])
+        if self.n_scale:
+            Bb = B[:, sl].T
+            cols.append(Bb.sum(axis=1, keepdims=True) if self.n_scale == 1 else Bb)
+        return np.hstack(cols)
+
+    def check_response(self, y=None, name="endog"):
+        self.fam.check_endog(name)
+
+    def diagnose(self, params, ev, T, rows, names):
+        """Collapsed dispersions, too few effective rows, separation and coinciding classes."""
+        _, _, scale = self.unpack(params)
+        k, fam = self.k, self.fam
+        msgs = []
+        Tk = np.asarray(T)[:, :k]
+        nj = rows.w @ Tk
+        share = nj / rows.w.sum()
+        n_par = self.p + (1 if self.has_scale and not self.shared_scale else 0)
+        floor = self.var_floor
+        for j in range(k):
+            if floor is not None and self.has_scale and scale[j] <= floor * (1 + 1e-6):
+                msgs.append(f"{names[j]}: dispersion at the floor {floor:.3g} (it collapsed onto "
+                            "(nearly) identical responses; without the floor its likelihood is unbounded)")
+            if nj[j] < n_par:
+                msgs.append(f"{names[j]}: effective size {nj[j]:.3g} rows (proportion {share[j]:.3g}) "
+                            f"is below its {n_par} parameters; the data do not support k={k} components "
+                            "(see fit(min_proportion=...))")
+            if isinstance(fam.family, (smf.Binomial, smf.Poisson, smf.NegativeBinomial)):
+                mu = ev.M[j]
+                at = mu < BOUNDARY_EPS
+                if isinstance(fam.family, smf.Binomial):
+                    at |= mu > 1.0 - BOUNDARY_EPS
+                n_at = float(rows.w[at] @ Tk[at, j])  # effective rows of j at the boundary
+                if n_at >= 1.0:
+                    msgs.append(f"{names[j]}: fitted means numerically at the boundary of the mean space "
+                                f"for {n_at:.3g} effective row(s) it holds: separation, its coefficients are "
+                                "not identified (large, finite values at the stopping point)")
+        E = ev.E
+        for j in range(k):
+            for m in range(j + 1, k):
+                if (np.max(np.abs(E[j] - E[m])) < COINCIDE_TOL
+                        and abs(np.log(scale[j] / scale[m])) < COINCIDE_TOL):
+                    msgs.append(f"{names[j]} and {names[m]} coincide: the data support fewer than "
+                                f"k={k} components")
+        return msgs
+
+
+def _weighted(Tk, G):
+    """``Tk * G`` where a row with no posterior weight contributes nothing (0 * inf = 0)."""
+    with np.errstate(invalid="ignore"):
+        out = Tk * G
+    if not np.isfinite(out.sum()):
+        out = np.where(Tk > 0, out, 0.0)
+    return out
+
+
+def params_view(comp, params, gamma):
+    """The GLM component's parameters with the mixing coefficients as a :class:`Params`."""
+    beta, delta, scale = comp.unpack(params)
+    return Params(beta, delta, scale, gamma)

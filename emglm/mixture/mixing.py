@@ -1,0 +1,109 @@
+"""Mixing models: equal, constant (estimated) or concomitant (multinomial logit) proportions.
+
+Mixing coefficients ``gamma`` (K-1, r) give log prior weights through a multinomial logit
+with the first class as reference: ``log pi_uj = z_u gamma_j - logsumexp_l(z_u gamma_l)``,
+``gamma_0 = 0``. Constant proportions are the case ``z_u = 1``; equal proportions have no
+parameters. Each mixing model supplies its log prior per unit, its M-step from the unit
+posteriors, and what the score needs (the design ``z`` per unit).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import mixing as _mnl
+
+__all__ = ["Mixing", "EqualMixing", "ConstantMixing", "ConcomitantMixing", "make_mixing"]
+
+
+class Mixing:
+    """Base class: ``K`` classes, coefficients (K-1, r) in the flat vector (``n_params``)."""
+
+    estimate = True
+    name = "estimate"
+
+    def __init__(self, K, r=1):
+        self.K, self.r = int(K), int(r)
+
+    @property
+    def n_params(self):
+        return (self.K - 1) * self.r if self.estimate else 0
+
+    def unpack(self, flat):
+        if not self.estimate:
+            return np.zeros((self.K - 1, self.r))
+        return np.asarray(flat, dtype=float).reshape(self.K - 1, self.r)
+
+    def design(self, rows):
+        """(units, r) design of the multinomial logit."""
+        return np.ones((rows.G, 1))
+
+    def log_prior(self, gamma, rows=None, Z=None):
+        """(units, K) (or (1, K) when constant over units) log prior class probabilities."""
+        return _mnl.log_prior(gamma, None, self.K)
+
+    def mstep(self, gamma, Tunit, rows):
+        return _mnl.mstep_constant(Tunit, rows.unit_w)
+
+    def permute(self, gamma, order):
+        """Coefficients with the classes reordered by ``order`` (length K)."""
+        full = np.vstack([np.zeros((1, self.r)), gamma])[np.asarray(order)]
+        return full[1:] - full[0]
+
+    def start(self):
+        return np.zeros((self.K - 1, self.r))
+
+
+class EqualMixing(Mixing):
+    """All classes equally likely a priori (no parameters)."""
+
+    estimate = False
+    name = "equal"
+
+    def log_prior(self, gamma, rows=None, Z=None):
+        return np.full((1, self.K), -np.log(self.K))
+
+    def mstep(self, gamma, Tunit, rows):
+        return gamma
+
+    def permute(self, gamma, order):
+        return gamma
+
+
+class ConstantMixing(Mixing):
+    """Constant proportions, estimated in closed form (``pi_j = sum w T_j / sum w``)."""
+
+
+class ConcomitantMixing(Mixing):
+    """Proportions as a multinomial logit in unit-level concomitant variables.
+
+    One Newton step (with step halving) per EM iteration: a generalised M-step.
+    """
+
+    name = "concomitant"
+
+    def design(self, rows):
+        return rows.Z
+
+    def log_prior(self, gamma, rows=None, Z=None):
+        return _mnl.log_prior(gamma, rows.Z if Z is None else Z, self.K)
+
+    def mstep(self, gamma, Tunit, rows, n_steps=1):
+        return _mnl.mstep_concomitant(gamma, rows.Z, Tunit, rows.unit_w, n_steps=n_steps)
+
+
+def make_mixing(mode, K, Z=None):
+    """The mixing model for ``mixing=mode`` ("estimate" or "equal") and a concomitant design.
+
+    Examples
+    --------
+    >>> make_mixing("estimate", 3).n_params
+    2
+    >>> make_mixing("equal", 3).n_params
+    0
+    """
+    if mode == "equal":
+        return EqualMixing(K)
+    if Z is None:
+        return ConstantMixing(K, 1)
+    return ConcomitantMixing(K, Z.shape[1])
