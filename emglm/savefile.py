@@ -204,6 +204,11 @@ def _values_to_arrays(name, values, arrays, prefix):
         if all(isinstance(v, str) for v in flat):
             arrays[key] = np.array(flat, dtype=str).reshape(a.shape)
             return {"kind": "object-str"}
+        missing = np.array([v is None or isinstance(v, float) and v != v for v in flat], dtype=bool)
+        if all(isinstance(v, str) or m for v, m in zip(flat, missing)):  # text with missing values
+            arrays[key] = np.array(["" if m else v for v, m in zip(flat, missing)], dtype=str).reshape(a.shape)
+            arrays[key + ".mask"] = missing.reshape(a.shape)
+            return {"kind": "object-str-na"}
         raise TypeError(f"{name}: cannot store a column of mixed Python objects without pickle; convert "
                         "it (e.g. to str), save with remove_data=True, or pickle the results")
     arrays[key] = a
@@ -226,6 +231,10 @@ def _values_from_arrays(desc, arrays, prefix):
         return pd.array(s.to_list(), dtype=desc["dtype"])
     if kind == "object-str":
         return arrays[prefix].astype(object)
+    if kind == "object-str-na":
+        out = arrays[prefix].astype(object)
+        out[arrays[prefix + ".mask"]] = np.nan
+        return out
     return arrays[prefix]
 
 

@@ -299,3 +299,23 @@ def test_old_pickle_file_needs_allow_pickle():
     buf.seek(0)
     r2 = emglm.load(buf)
     np.testing.assert_allclose(r2.predict(new, which="mean").to_numpy(), ref["predict_mean"], rtol=1e-12)
+
+
+def test_data_with_missing_text_and_nullable_columns_round_trips():
+    rng = np.random.default_rng(0)
+    n = 100
+    df = pd.DataFrame({"x": rng.normal(size=n), "arm": rng.choice(["a", "b"], n).astype(object),
+                       "count": pd.array(rng.integers(0, 5, n), dtype="Int64"),
+                       "when": pd.date_range("2021-01-01", periods=n, freq="D", tz="Europe/Paris")})
+    df.loc[3, "arm"] = np.nan
+    df.loc[5, "arm"] = None
+    df.loc[7, "count"] = pd.NA
+    df["y"] = rng.poisson(np.exp(1 + 0.5 * df.x))
+    res = _quiet(lambda: EMGLM.from_formula("y ~ x + C(arm)", df, k=1, family=FAM.Poisson()).fit())
+    buf = io.BytesIO()
+    res.save(buf)
+    buf.seek(0)
+    r2 = emglm.load(buf)
+    pd.testing.assert_frame_equal(r2.model.data, df)  # missing text stays missing
+    assert r2.llf == res.llf
+    pd.testing.assert_frame_equal(r2.posterior, res.posterior)
