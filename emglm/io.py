@@ -236,7 +236,12 @@ def _model_state(model, remove_data, arrays):
         elif isinstance(v, (list, tuple)) and all(isinstance(x, (str, int, float)) for x in v):
             doc[name] = {"list": list(v)}
         else:
-            skipped.append(name)  # caches and helpers that are rebuilt on use
+            if not name.startswith("_"):
+                # a public attribute the format cannot hold: refuse rather than write a file
+                # whose model would come back without it
+                raise TypeError(f"cannot store the model's {name!r} ({type(v).__name__}) in an emglm "
+                                "file; pickle these results instead")
+            skipped.append(name)  # private caches and helpers, rebuilt on use
     model.dispersion_floor()  # it comes from the data: computed while they are here
     doc["_var_floor_value"] = {"value": getattr(model, "_var_floor_value", None)}
     return doc

@@ -264,14 +264,18 @@ def index_from_arrays(desc, arrays, prefix):
 
 def frame_to_arrays(df, arrays, prefix):
     """JSON description of a DataFrame (columns in ``arrays``); None stays None."""
+    import pandas as pd
+
     if df is None:
         return None
     cols = []
     for i, col in enumerate(df.columns):
         if not isinstance(col, (str, int, float, bool)):
             raise TypeError(f"data: cannot store the column label {col!r} without pickle")
-        cols.append({"label": col, "values": _values_to_arrays(f"data column {col!r}", df[col].array,
-                                                               arrays, f"{prefix}.c{i}")})
+        s = df[col]
+        values = s.array if isinstance(s.dtype, pd.api.extensions.ExtensionDtype) else s.to_numpy()
+        cols.append({"label": col, "values": _values_to_arrays(f"data column {col!r}", values, arrays,
+                                                               f"{prefix}.c{i}")})
     return {"columns": cols, "index": index_to_arrays(df.index, arrays, f"{prefix}.index")}
 
 

@@ -319,3 +319,17 @@ def test_data_with_missing_text_and_nullable_columns_round_trips():
     pd.testing.assert_frame_equal(r2.model.data, df)  # missing text stays missing
     assert r2.llf == res.llf
     pd.testing.assert_frame_equal(r2.posterior, res.posterior)
+
+
+def test_what_the_format_cannot_hold_is_refused_before_writing(tmp_path):
+    rng = np.random.default_rng(1)
+    df = pd.DataFrame({"x": rng.normal(size=60), "odd": [1, "a", 2.5] * 20})  # mixed Python objects
+    df["y"] = rng.poisson(np.exp(1 + 0.5 * df.x))
+    res = _quiet(lambda: EMGLM.from_formula("y ~ x", df, k=1, family=FAM.Poisson()).fit())
+    p = tmp_path / "fit.emglm"
+    p.write_bytes(b"earlier contents")
+    with pytest.raises(TypeError, match="data column 'odd': cannot store a column of mixed Python objects"):
+        res.save(p)
+    assert p.read_bytes() == b"earlier contents"
+    res.save(p, remove_data=True)  # without the data it can be saved
+    assert emglm.load(p).llf == res.llf
