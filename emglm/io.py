@@ -165,6 +165,8 @@ def _strip(res):
     for name in _ROW_LEVEL:
         new.__dict__.pop(name, None)
     new._es = None
+    # cluster labels are one per training row
+    new.cov_kwds = {k: v for k, v in (getattr(res, "cov_kwds", None) or {}).items() if k != "codes"}
     new._em = copy.copy(res._em)
     new._em.history = []  # parameter vectors of every iteration
 

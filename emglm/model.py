@@ -284,7 +284,7 @@ class EMGLM:
 
     def fit(self, start="fit", start_params=None, n_starts=1, random_state=None, tol=1e-8,
             maxiter=1000, accelerate="squarem", warmup=None, progress=False, cov_type="oim",
-            min_proportion=None, n_jobs=None, **kwargs):
+            min_proportion=None, n_jobs=None, cov_kwds=None, **kwargs):
         """Fit the mixture by EM.
 
         Parameters
@@ -316,10 +316,17 @@ class EMGLM:
             iterations; see :mod:`emglm.warmup`. The record is ``res.warmup``.
         progress : bool
             tqdm progress bars over the warm-up runs and over several starts (needs tqdm).
-        cov_type : {"oim", "opg", "robust", "none"}
+        cov_type : {"oim", "opg", "robust", "cluster", "bootstrap", "none"}
             Covariance of the estimates, computed when first asked for (``res.bse``...):
-            observed information, outer product of scores, sandwich, or none; see
-            :mod:`emglm.inference`.
+            observed information, outer product of scores, sandwich, cluster sandwich,
+            nonparametric bootstrap, or none; see :mod:`emglm.inference` and
+            :mod:`emglm.bootstrap`.
+        cov_kwds : dict, optional
+            Options of ``cov_type``, as in statsmodels: ``"cluster"`` needs
+            ``{"groups": labels}`` (one per row; ``use_correction=True`` applies the
+            small-sample factor ``G/(G-1) (N-1)/(N-K)``); ``"bootstrap"`` takes ``n_boot``
+            (200), ``random_state``, ``n_jobs`` (processes, 1), ``progress``, ``tol`` and
+            ``maxiter``.
         min_proportion : float, optional
             flexmix's ``minprior``: a GLM component whose share of the (weighted) posterior
             falls below this value during EM is removed with a DegenerateComponentWarning and
@@ -337,10 +344,10 @@ class EMGLM:
         -------
         EMGLMResults
         """
-        from .inference import check_cov_type
+        from .inference import check_cov_kwds
         from .results import EMGLMResults
 
-        check_cov_type(cov_type)
+        check_cov_kwds(cov_type, cov_kwds, self)
         from .degenerate import check_min_proportion, diagnose, reduced_model, run_start, warn_degenerate
 
         if kwargs:
@@ -394,6 +401,7 @@ class EMGLM:
         theta = engine.permute(best.params, engine.order(best.params))
         model = reduced_model(self, engine.k)
         warn_degenerate(diagnose(engine, theta, model.component_names[: engine.k]))
-        res = EMGLMResults(model, engine, theta, best, n_starts=len(thetas), cov_type=cov_type)
+        res = EMGLMResults(model, engine, theta, best, n_starts=len(thetas), cov_type=cov_type,
+                           cov_kwds=cov_kwds)
         res.warmup = warm_info
         return res
