@@ -177,6 +177,15 @@ class PredictionResults:
     row_labels : Index
         Index of the rows predicted.
     which : str
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from emglm import EMGLM
+    >>> y = np.r_[np.zeros(60), np.ones(60) * 5] + np.random.default_rng(0).normal(size=120)
+    >>> pr = EMGLM(y, np.ones((120, 1)), k=2).fit().get_prediction(np.ones((2, 1)), which="components")
+    >>> pr.predicted_mean.shape, pr.conf_int().shape, pr.summary_frame().shape
+    ((2, 2), (2, 2, 2), (4, 4))
     """
 
     def __init__(self, predicted_mean, se_mean, row_labels, which, columns=None):
@@ -325,6 +334,17 @@ class MarginalEffects:
         Columns treated as dummies (discrete change from 0 to 1).
     tvalues, pvalues : ndarray
         z statistics and two-sided normal p-values.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from emglm import EMGLM
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=200)
+    >>> y = np.where(rng.random(200) < 0.5, x, 6 + x) + rng.normal(size=200)
+    >>> me = EMGLM(y, np.column_stack([np.ones(200), x]), k=2).fit().get_margeff()
+    >>> me.names, me.conf_int().shape, list(me.summary_frame().columns[:2])
+    (['x1'], (1, 2), ['dy/dx', 'Std. Err.'])
     """
 
     def __init__(self, margeff, margeff_se, names, dummy, method, at):

@@ -56,6 +56,28 @@ def test_bootstrap_independent_of_n_jobs():
     np.testing.assert_array_equal(a._cov["replicates"], b._cov["replicates"])
 
 
+def test_bootstrap_grouped_concomitant_point_mass():
+    # groups resampled whole, concomitant variables and a point mass carried along
+    rng = np.random.default_rng(9)
+    G = 80
+    g = np.repeat(np.arange(G), 3)
+    n = g.size
+    zc = rng.normal(size=G)
+    cls = (rng.random(G) < 1 / (1 + np.exp(-(0.3 + zc))))[g]
+    zero = (rng.random(G) < 0.2)[g]  # whole groups in the point mass
+    x = rng.normal(size=n)
+    y = np.where(zero, 0, rng.poisson(np.exp(np.where(cls, 2.0 + 0.3 * x, 0.3 - 0.3 * x))))
+    m = EMGLM(y, np.column_stack([np.ones(n), x]), k=2, family=FAM.Poisson(), groups=g, point_mass=0,
+              concomitant=np.column_stack([np.ones(n), zc[g]]))
+    oim = m.fit(tol=1e-10)
+    res = m.fit(tol=1e-10, cov_type="bootstrap", cov_kwds={"n_boot": 40, "random_state": 0})
+    out = res._cov
+    assert out["n_ok"] >= 36 and np.all(np.isfinite(res.cov_theta))
+    ratio = res._bse_flat / oim._bse_flat
+    assert np.all((ratio > 0.4) & (ratio < 2.5)), ratio  # 40 replicates: a loose check
+    assert "resampling groups" in res.summary().as_text()
+
+
 def test_percentile_interval_of_dispersion_and_errors():
     rng = np.random.default_rng(2)
     y = np.r_[rng.normal(0, 1, 80), rng.normal(6, 1, 80)]
