@@ -317,3 +317,36 @@ def test_cluster_validation():
         fm = EMGLM.from_formula("y ~ x", df, k=1, family=FAM.Poisson())
     res = fm.fit(cov_type="cluster", cov_kwds={"groups": df.g})
     assert res.cov_kwds["n_clusters"] == 20 and np.isfinite(res.bse.to_numpy()).all()
+
+
+def test_data_free_results_keep_tests_and_new_predictions(conc, tmp_path):
+    import emglm
+    from emglm.io import DataRemovedError
+
+    res, df = conc
+    path = tmp_path / "fit.pickle"
+    res.save(path, remove_data=True)
+    lean = emglm.load(path)
+    a, b = res.t_test("comp1:x = comp2:x"), lean.t_test("comp1:x = comp2:x")
+    np.testing.assert_allclose(a.statistic, b.statistic, rtol=1e-12)
+    new = df.iloc[:5]
+    np.testing.assert_allclose(lean.get_prediction(new).se_mean, res.get_prediction(new).se_mean, rtol=1e-12)
+    for call in (lean.get_prediction, lean.get_margeff, lean.class_means, lean.class_probabilities):
+        with pytest.raises(DataRemovedError, match="remove_data=True"):
+            call()
+
+
+def test_cluster_fit_saved_without_data(tmp_path):
+    import emglm
+
+    rng = np.random.default_rng(3)
+    n = 200
+    y = rng.poisson(np.where(rng.random(n) < 0.5, 1.0, 6.0))
+    res = EMGLM(y, np.ones((n, 1)), k=2, family=FAM.Poisson()).fit(
+        cov_type="cluster", cov_kwds={"groups": np.arange(n) // 5})
+    path = tmp_path / "fit.pickle"
+    res.save(path, remove_data=True)
+    lean = emglm.load(path)
+    assert "codes" not in lean.cov_kwds  # one label per training row: dropped with the data
+    np.testing.assert_allclose(lean.bse.to_numpy(), res.bse.to_numpy(), rtol=1e-12)
+    assert "40 clusters" in lean.summary().as_text()
