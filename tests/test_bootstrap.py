@@ -48,6 +48,14 @@ def test_bootstrap_se_agree_with_observed_information():
     np.testing.assert_allclose(tt.sd, np.sqrt(V[1, 1] + V[3, 3] - 2 * V[1, 3]), rtol=1e-10)
 
 
+def test_bootstrap_progress_bar(capsys):
+    pytest.importorskip("tqdm")
+    res = _separated(100, seed=3).fit(cov_type="bootstrap",
+                                      cov_kwds={"n_boot": 3, "random_state": 0, "progress": True})
+    assert np.all(np.isfinite(res.bse.to_numpy()))
+    assert "bootstrap" in capsys.readouterr().err  # tqdm writes its bar, labelled, to stderr
+
+
 def test_bootstrap_independent_of_n_jobs():
     m = _separated(120, seed=1)
     kw = {"n_boot": 12, "random_state": 5}
