@@ -439,7 +439,10 @@ def bootstrap_lrt(null, k_alt, lr, n_boot, random_state=None, n_jobs=1, progress
     random_state, n_jobs, progress
         Seed, worker processes, tqdm bar.
     n_starts : int
-        Starts of each alternative fit (the null fit starts from the null estimate).
+        Starts of each alternative fit (the null fit starts from the null estimate). The
+        alternative is also fitted from the null fit with one component split in two, for
+        each component, and the best is kept: the simulated fits are searched at least as
+        thoroughly as the observed one, which errs towards larger p-values.
     fit_options : dict, optional
         ``tol``, ``maxiter``, ``accelerate``, ``start`` for the alternative fits.
 
