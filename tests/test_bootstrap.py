@@ -227,7 +227,8 @@ def test_bootstrap_lrt_two_class_data():
 @pytest.mark.slow
 def test_percentile_interval_coverage_monte_carlo():
     """60 data sets x 99 replicates: 90% percentile intervals of the coefficients and the
-    mixing logit cover the truth between 80% and 97% of the time (pooled)."""
+    mixing logit cover the truth between 80% and 97% of the time (pooled), each parameter's
+    at least 75% of the time."""
     rng = np.random.default_rng(77)
     n = 250
     truth = np.array([0.1, -0.5, 2.2, 0.4, np.log(0.4 / 0.6)])
@@ -235,7 +236,9 @@ def test_percentile_interval_coverage_monte_carlo():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for r in range(60):
-            x = rng.normal(size=n)
+            # a bounded covariate: with normal x a few high-leverage rows carry the slope of
+            # the high-count class, and the pairs bootstrap (like the sandwich) then under-covers
+            x = rng.uniform(-1.5, 1.5, n)
             z = rng.random(n) < 0.4
             y = rng.poisson(np.exp(np.where(z, truth[2] + truth[3] * x, truth[0] + truth[1] * x)))
             res = EMGLM(y, np.column_stack([np.ones(n), x]), k=2, family=FAM.Poisson()).fit(
@@ -244,3 +247,4 @@ def test_percentile_interval_coverage_monte_carlo():
             hits.append((ci[:, 0] <= truth) & (truth <= ci[:, 1]))
     cover = np.mean(hits)
     assert 0.80 <= cover <= 0.97, (cover, np.mean(hits, axis=0))
+    assert np.all(np.mean(hits, axis=0) >= 0.75), np.mean(hits, axis=0)

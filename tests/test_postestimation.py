@@ -65,6 +65,8 @@ def test_t_and_wald_equal_hand_computation(conc):
     assert names[:3] == ["comp1:Intercept", "comp1:x", "comp1:d"]
     assert names[-2:] == ["mixing:comp2:Intercept", "mixing:comp2:x"]
     i1, i2 = names.index("comp1:x"), names.index("comp2:x")
+    # the tested vector is params (coefficients) in cov_params order
+    assert b[i1] == res.params.loc["x", "comp1"] and b[i2] == res.params.loc["x", "comp2"]
     tt = res.t_test("comp1:x - comp2:x = 0")
     se = np.sqrt(V[i1, i1] + V[i2, i2] - 2 * V[i1, i2])
     np.testing.assert_allclose(tt.effect, b[i1] - b[i2], rtol=1e-10)
