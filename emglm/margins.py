@@ -197,14 +197,36 @@ class PredictionResults:
         self._columns = columns
 
     def conf_int(self, alpha=0.05):
-        """Wald intervals ``mean -/+ z se``: (n, 2), or (n, k, 2) for components."""
+        """Wald intervals ``mean -/+ z se``.
+
+        Parameters
+        ----------
+        alpha : float
+            1 - coverage.
+
+        Returns
+        -------
+        ndarray
+            (n, 2) lower and upper limits, or (n, k, 2) for ``which="components"``.
+        """
         z = _check_alpha(alpha)
         return np.stack([self.predicted_mean - z * self.se_mean,
                          self.predicted_mean + z * self.se_mean], axis=-1)
 
     def summary_frame(self, alpha=0.05):
-        """Columns ``mean, mean_se, mean_ci_lower, mean_ci_upper``; for components one row
-        per (row, component)."""
+        """Predictions, standard errors and intervals as a DataFrame.
+
+        Parameters
+        ----------
+        alpha : float
+            1 - coverage of the intervals.
+
+        Returns
+        -------
+        DataFrame
+            Columns ``mean, mean_se, mean_ci_lower, mean_ci_upper``, indexed like the rows
+            predicted; for ``which="components"`` one row per (row, component).
+        """
         ci = self.conf_int(alpha)
         if self.predicted_mean.ndim == 1:
             return pd.DataFrame({"mean": self.predicted_mean, "mean_se": self.se_mean,
@@ -356,12 +378,36 @@ class MarginalEffects:
         self.pvalues = 2 * stats.norm.sf(np.abs(self.tvalues))
 
     def conf_int(self, alpha=0.05):
-        """(n_effects, 2) Wald intervals."""
+        """Wald intervals of the effects.
+
+        Parameters
+        ----------
+        alpha : float
+            1 - coverage.
+
+        Returns
+        -------
+        ndarray
+            (n_effects, 2) lower and upper limits.
+        """
         z = _check_alpha(alpha)
         return np.column_stack([self.margeff - z * self.margeff_se, self.margeff + z * self.margeff_se])
 
     def summary_frame(self, alpha=0.05):
-        """statsmodels' columns: effect, ``Std. Err.``, ``z``, ``Pr(>|z|)`` and the interval."""
+        """The effects as a DataFrame with statsmodels' columns.
+
+        Parameters
+        ----------
+        alpha : float
+            1 - coverage of the intervals.
+
+        Returns
+        -------
+        DataFrame
+            One row per design column; columns the effect (``dy/dx``, ``d(lny)/d(lnx)``...),
+            ``Std. Err.``, ``z``, ``Pr(>|z|)``, ``Conf. Int. Low`` and ``Cont. Int. Hi.``
+            (statsmodels' spelling).
+        """
         ci = self.conf_int(alpha)
         return pd.DataFrame({_METHODS[self.margeff_options["method"]]: self.margeff,
                              "Std. Err.": self.margeff_se, "z": self.tvalues, "Pr(>|z|)": self.pvalues,
