@@ -139,6 +139,16 @@ def _refit(model, theta0, tol, maxiter):
     return eng, np.asarray(out.params, float), float(out.objective), bool(out.converged)
 
 
+def _relabel(eng, theta, theta_ref, gram):
+    """``theta`` with its components in the labels of ``theta_ref`` (engine adapter: the
+    layout's unpacking and the engine's permutation); also whether they moved."""
+    P, Pref = eng.unpack(theta), eng.unpack(theta_ref)
+    perm = match_components(P.beta, np.log(P.scale), Pref.beta, np.log(Pref.scale), gram)
+    if np.all(perm == np.arange(perm.size)):
+        return theta, False
+    return eng.permute(theta, perm), True
+
+
 def _row_posterior(eng, theta):
     """(n, K) posterior class probabilities of the rows at ``theta`` (engine adapter)."""
     return np.asarray(eng.estep(theta).T)
@@ -255,12 +265,7 @@ def _boot_task(b, rng):
     eng, theta, llf, conv = _refit(model, b["theta"], b["tol"], b["maxiter"])
     if not (np.isfinite(llf) and np.all(np.isfinite(theta))):
         return ("failed", "non-finite log-likelihood")
-    P = eng.unpack(theta)
-    Pref = eng.unpack(b["theta"])
-    perm = match_components(P.beta, np.log(P.scale), Pref.beta, np.log(Pref.scale), b["gram"])
-    relabelled = bool(np.any(perm != np.arange(perm.size)))
-    if relabelled:
-        theta = eng.permute(theta, perm)
+    theta, relabelled = _relabel(eng, theta, b["theta"], b["gram"])
     return ("ok", theta, relabelled, conv)
 
 
