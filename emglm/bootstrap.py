@@ -31,7 +31,6 @@ Examples
 from __future__ import annotations
 
 import multiprocessing
-import numbers
 import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
@@ -39,63 +38,16 @@ import numpy as np
 import statsmodels.genmod.families as smf
 from scipy.optimize import linear_sum_assignment
 
+from .cov_options import check_bootstrap_kwds, check_random_state  # noqa: F401 (re-exported)
+
 __all__ = ["check_bootstrap_kwds", "bootstrap_covariance", "percentile_interval", "match_components",
            "simulate", "bootstrap_lrt"]
-
-_BOOT_DEFAULTS = dict(n_boot=200, random_state=None, n_jobs=1, progress=False, tol=1e-8, maxiter=1000)
-
-
-def _check_jobs(n_jobs, name="n_jobs"):
-    from .parallel import available_cores
-
-    if n_jobs is None or (isinstance(n_jobs, (int, np.integer)) and not isinstance(n_jobs, bool)
-                          and int(n_jobs) == -1):
-        return available_cores()
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs < 1:
-        raise ValueError(f"{name} must be a positive integer, -1 or None (all cores), got {n_jobs!r}")
-    return int(n_jobs)
-
-
-def check_bootstrap_kwds(cov_kwds):
-    """Validate the options of ``cov_type="bootstrap"`` (before any work).
-
-    ``n_boot`` (200) replicates, ``random_state`` (None, an integer or a numpy Generator),
-    ``n_jobs`` (1; worker processes, -1 or None for every core), ``progress`` (False; a tqdm
-    bar), ``tol`` (1e-8) and ``maxiter`` (1000) of each replicate's EM.
-
-    Examples
-    --------
-    >>> check_bootstrap_kwds({"n_boot": 50})["n_boot"]
-    50
-    """
-    unknown = set(cov_kwds) - set(_BOOT_DEFAULTS)
-    if unknown:
-        raise ValueError(f"cov_kwds: unknown option(s) for cov_type='bootstrap': {', '.join(sorted(unknown))} "
-                         f"(allowed: {', '.join(_BOOT_DEFAULTS)})")
-    out = dict(_BOOT_DEFAULTS, **cov_kwds)
-    nb = out["n_boot"]
-    if isinstance(nb, bool) or not isinstance(nb, (numbers.Integral, np.integer)) or nb < 2:
-        raise ValueError(f"cov_kwds['n_boot'] must be an integer >= 2, got {nb!r}")
-    out["n_boot"] = int(nb)
-    out["n_jobs"] = _check_jobs(out["n_jobs"], "cov_kwds['n_jobs']")
-    if not (isinstance(out["tol"], numbers.Real) and out["tol"] > 0):
-        raise ValueError(f"cov_kwds['tol'] must be a positive number, got {out['tol']!r}")
-    mi = out["maxiter"]
-    if isinstance(mi, bool) or not isinstance(mi, (numbers.Integral, np.integer)) or mi < 1:
-        raise ValueError(f"cov_kwds['maxiter'] must be a positive integer, got {mi!r}")
-    rs = out["random_state"]
-    if not (rs is None or isinstance(rs, np.random.Generator)
-            or isinstance(rs, (numbers.Integral, np.integer)) and not isinstance(rs, bool)):
-        raise TypeError(f"cov_kwds['random_state'] must be None, an integer or a numpy Generator, got {rs!r}")
-    out["progress"] = bool(out["progress"])
-    return out
-
 
 # ---------------------------------------------------------------------- data of a model
 def _bundle(model):
     """The model's arrays and options: everything a replicate needs (picklable, no formulas)."""
     fam = model.family
-    return dict(family=fam, endog=model.endog, trials=model.trials, exog=model.exog, offset=model.offset,
+    return dict(cls=type(model), family=fam, endog=model.endog, trials=model.trials, exog=model.exog, offset=model.offset,
                 weights=model.freq_weights, fixed=model.fixed_exog, concomitant=model.concomitant_exog,
                 groups=model.group_codes, point_mass=model.point_mass, mixing=model.mixing,
                 scale=model.scale_mode, k=model.k,
@@ -104,7 +56,7 @@ def _bundle(model):
 
 def _model_from(b, rows=None, endog=None, weights=None, groups=None, k=None):
     """An EMGLM on rows ``rows`` of the bundle (optionally a new response, weights, groups)."""
-    from .model import EMGLM
+    EMGLM = b["cls"]  # the model's own class: no import of the model layer from here
 
     def take(a):
         return a if rows is None or a is None else a[rows]
@@ -229,9 +181,7 @@ def _map_replicates(task, bundle, seeds, n_jobs, progress, desc):
 
 
 def _seeds(random_state, n, *key):
-    from .model import _check_random_state
-
-    base = int(_check_random_state(random_state).integers(0, 2**63 - 1))
+    base = int(check_random_state(random_state).integers(0, 2**63 - 1))
     return np.random.SeedSequence([base, *key]).spawn(n)
 
 

@@ -29,100 +29,14 @@ import warnings
 
 import numpy as np
 
+from .cov_options import COV_TYPES, check_cov_kwds, check_cov_type  # noqa: F401 (re-exported)
 from .warnings import DegenerateComponentWarning
 
 __all__ = ["COV_TYPES", "check_cov_type", "check_cov_kwds", "total_score", "unit_scores",
            "outer_product", "cluster_outer_product", "observed_information", "covariance"]
 
-COV_TYPES = ("oim", "opg", "robust", "cluster", "bootstrap", "none")
 
 _BLOCK = 65536  # rows per block when accumulating outer products
-
-
-def check_cov_type(cov_type):
-    """Validate ``cov_type`` (raised before any fitting work).
-
-    Examples
-    --------
-    >>> check_cov_type("robust")
-    'robust'
-    """
-    if not isinstance(cov_type, str) or cov_type not in COV_TYPES:
-        raise ValueError(f"cov_type must be one of {COV_TYPES}, got {cov_type!r}")
-    return cov_type
-
-
-def check_cov_kwds(cov_type, cov_kwds, model):
-    """Validate ``cov_kwds`` for ``cov_type`` against ``model`` (raised before any fitting work).
-
-    ``"cluster"``: ``groups`` (required), one label per row used by the model (an array of
-    that length, or a pandas Series indexed like the model's data, which may hold extra
-    rows, e.g. those dropped for missing values), and ``use_correction`` (default True, the
-    small-sample factor ``G/(G-1) (N-1)/(N-K)``). ``"bootstrap"``: see
-    :func:`emglm.bootstrap.check_bootstrap_kwds`. Other covariance types take none.
-
-    Returns
-    -------
-    dict
-        The normalised options; for ``"cluster"`` the integer cluster code of every row
-        (``codes``), the number of clusters (``n_clusters``) and ``use_correction``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from emglm import EMGLM
-    >>> m = EMGLM(np.arange(6.0), np.ones((6, 1)), k=1)
-    >>> check_cov_kwds("cluster", {"groups": [0, 0, 1, 1, 2, 2]}, m)["n_clusters"]
-    3
-    """
-    check_cov_type(cov_type)
-    if cov_kwds is None:
-        cov_kwds = {}
-    if not isinstance(cov_kwds, dict):
-        raise TypeError(f"cov_kwds must be a dict or None, got {type(cov_kwds).__name__}")
-    if cov_type == "bootstrap":
-        from .bootstrap import check_bootstrap_kwds
-
-        return check_bootstrap_kwds(cov_kwds)
-    if cov_type != "cluster":
-        if cov_kwds:
-            raise ValueError(f"cov_kwds: cov_type={cov_type!r} takes no options, got "
-                             f"{', '.join(sorted(cov_kwds))}")
-        return {}
-    unknown = set(cov_kwds) - {"groups", "use_correction"}
-    if unknown:
-        raise ValueError(f"cov_kwds: unknown option(s) for cov_type='cluster': {', '.join(sorted(unknown))}")
-    if cov_kwds.get("groups") is None:
-        raise ValueError("cov_kwds: cov_type='cluster' needs cov_kwds={'groups': labels}, one label per row")
-    codes = _cluster_codes(cov_kwds["groups"], model)
-    return dict(codes=codes, n_clusters=int(codes.max()) + 1,
-                use_correction=bool(cov_kwds.get("use_correction", True)))
-
-
-def _cluster_codes(groups, model):
-    import pandas as pd
-
-    n = model.exog.shape[0]
-    if isinstance(groups, pd.Series) and len(groups) != n:
-        missing = ~model.row_index.isin(groups.index)
-        if missing.any():
-            raise ValueError(f"cov_kwds['groups']: the Series lacks {int(missing.sum())} row label(s) "
-                             "of the model's data")
-        groups = groups.loc[model.row_index]
-    g = np.asarray(groups)
-    if g.ndim != 1 or g.shape[0] != n:
-        raise ValueError(f"cov_kwds['groups'] must have one label per row used ({n}), got shape {g.shape}")
-    if pd.isna(g).any():
-        raise ValueError(f"cov_kwds['groups'] has {int(pd.isna(g).sum())} missing label(s)")
-    codes = pd.factorize(g, sort=True)[0]
-    if codes.max() < 1:
-        raise ValueError("cov_kwds['groups'] must have at least two clusters")
-    if model.group_codes is not None:  # a model group (one latent class) must lie in one cluster
-        per_group = pd.Series(codes).groupby(model.group_codes).nunique()
-        if per_group.max() > 1:
-            raise ValueError("cov_kwds['groups']: each group of the model (groups=) must lie within "
-                             f"one cluster; {int((per_group > 1).sum())} group(s) span several")
-    return codes
 
 
 # ---------------------------------------------------------------------- score pieces

@@ -8,20 +8,11 @@ import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 
+from .cov_options import check_random_state
 from .data import MIXING_MODES, SCALE_MODES, check_k, prepare_data
 from .families import family_name
 
 __all__ = ["EMGLM"]
-
-
-def _check_random_state(random_state):
-    if isinstance(random_state, np.random.Generator):
-        return random_state
-    if isinstance(random_state, np.random.RandomState):
-        return np.random.default_rng(random_state.randint(0, 2**31 - 1))
-    if random_state is None or isinstance(random_state, (numbers.Integral, np.integer)):
-        return np.random.default_rng(random_state)
-    raise TypeError(f"random_state must be None, an integer or a numpy Generator, got {random_state!r}")
 
 
 class EMGLM:
@@ -327,7 +318,7 @@ class EMGLM:
         -------
         EMGLMResults
         """
-        from .inference import check_cov_kwds
+        from .cov_options import check_cov_kwds
         from .results import EMGLMResults
 
         check_cov_kwds(cov_type, cov_kwds, self)
@@ -347,7 +338,7 @@ class EMGLM:
             raise ValueError(f"tol must be a positive number, got {tol!r}")
         if accelerate not in (None, "squarem"):
             raise ValueError(f"accelerate must be None or 'squarem', got {accelerate!r}")
-        rng = _check_random_state(random_state)
+        rng = check_random_state(random_state)
         from .warmup import warmup_options
 
         warm = warmup_options(warmup)

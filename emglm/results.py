@@ -80,7 +80,7 @@ class EMGLMResults(ResidualsMixin, MixingParamsMixin, PostEstimation):
     """
 
     def __init__(self, model, engine, theta, em_result, n_starts=1, cov_type="oim", cov_kwds=None):
-        from .inference import check_cov_kwds
+        from .cov_options import check_cov_kwds
 
         self.cov_type = cov_type
         self.cov_kwds = check_cov_kwds(cov_type, cov_kwds, model)

@@ -127,7 +127,8 @@ def select_k(formula, data, ks=range(1, 5), family=None, criterion="bic", n_star
     >>> list(sel.table.columns)
     ['k', 'llf', 'df', 'aic', 'bic', 'icl', 'converged']
     """
-    from .model import EMGLM, _check_random_state
+    from .cov_options import check_random_state
+    from .model import EMGLM
 
     ks = _check_ks(ks)
     if criterion not in CRITERIA:
@@ -149,7 +150,7 @@ def select_k(formula, data, ks=range(1, 5), family=None, criterion="bic", n_star
 
         # formula terms such as np.log(x) or user functions resolve in the caller's namespace
         model_options["eval_env"] = patsy.EvalEnvironment.capture(1)
-    rng = _check_random_state(random_state)
+    rng = check_random_state(random_state)
     # one stream per k from (base, k): a k's fit depends on random_state and k only
     base = int(rng.integers(0, 2**63 - 1))
     fits, rows = {}, []
