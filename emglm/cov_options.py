@@ -99,7 +99,7 @@ def _cluster_codes(groups, model):
 _BOOT_DEFAULTS = dict(n_boot=200, random_state=None, n_jobs=1, progress=False, tol=1e-8, maxiter=1000)
 
 
-def _check_jobs(n_jobs, name="n_jobs"):
+def check_jobs(n_jobs, name="n_jobs"):
     from .parallel import available_cores
 
     if n_jobs is None or (isinstance(n_jobs, (int, np.integer)) and not isinstance(n_jobs, bool)
@@ -131,7 +131,7 @@ def check_bootstrap_kwds(cov_kwds):
     if isinstance(nb, bool) or not isinstance(nb, (numbers.Integral, np.integer)) or nb < 2:
         raise ValueError(f"cov_kwds['n_boot'] must be an integer >= 2, got {nb!r}")
     out["n_boot"] = int(nb)
-    out["n_jobs"] = _check_jobs(out["n_jobs"], "cov_kwds['n_jobs']")
+    out["n_jobs"] = check_jobs(out["n_jobs"], "cov_kwds['n_jobs']")
     if not (isinstance(out["tol"], numbers.Real) and out["tol"] > 0):
         raise ValueError(f"cov_kwds['tol'] must be a positive number, got {out['tol']!r}")
     mi = out["maxiter"]

@@ -177,9 +177,10 @@ def select_k(formula, data, ks=range(1, 5), family=None, criterion="bic", n_star
 
 def _bootstrap_column(fits, ks, n_boot, base, n_starts, progress, fit_options):
     """Observed LR and bootstrap p-value of each k against the previous k (NaN for the first)."""
-    from .bootstrap import _check_jobs, bootstrap_lrt
+    from .bootstrap import bootstrap_lrt
+    from .cov_options import check_jobs
 
-    n_jobs = _check_jobs(fit_options.get("n_jobs", 1))
+    n_jobs = check_jobs(fit_options.get("n_jobs", 1))
     lr, pb = [np.nan], [np.nan]
     for k0, k1 in zip(ks, ks[1:]):
         stat = max(2.0 * (fits[k1].llf - fits[k0].llf), 0.0)
