@@ -46,7 +46,6 @@ True
 
 from __future__ import annotations
 
-import copy
 import io
 import os
 import pickle
@@ -142,6 +141,22 @@ class DataFreeResults(EMGLMResults):
         if exog is None:
             raise DataRemovedError("predict needs exog: the training data were removed (remove_data=True)")
         return super().predict(exog, which, offset, exposure, **kwargs)
+
+    def get_prediction(self, exog=None, which="mean", offset=None, exposure=None, **kwargs):
+        if exog is None:
+            raise DataRemovedError("get_prediction needs exog: the training data were removed (remove_data=True)")
+        return super().get_prediction(exog, which, offset, exposure, **kwargs)
+
+    # averages over the training rows
+    def get_margeff(self, *args, **kwargs):
+        raise DataRemovedError("get_margeff averages over the training rows, which were removed (remove_data=True)")
+
+    def class_means(self, *args, **kwargs):
+        raise DataRemovedError("class_means averages over the training rows, which were removed (remove_data=True)")
+
+    def class_probabilities(self, *args, **kwargs):
+        raise DataRemovedError("class_probabilities averages over the training rows, which were removed "
+                               "(remove_data=True)")
 
 
 def _empty_like_rows(a):
@@ -302,14 +317,23 @@ def _results_state(res, remove_data, arrays):
         for key in ("llf", "n_iter"):
             arrays[f"warmup.{key}"] = np.asarray(wd.pop(key))
         doc["warmup"] = {k: (list(map(int, v)) if isinstance(v, (list, tuple)) else int(v)) for k, v in wd.items()}
+    kw = getattr(res, "cov_kwds", None) or {}
+    # covariance options: numbers and flags as JSON; cluster codes (one per row) as an array
+    doc["cov_kwds"] = {k: (v if isinstance(v, (bool, int, float, str)) or v is None else None)
+                       for k, v in kw.items() if k != "codes"}
+    if "codes" in kw and not remove_data:
+        arrays["cov_kwds.codes"] = np.asarray(kw["codes"])
     if remove_data:
         _fill_caches(res)
-    cov = res.__dict__.get("_cov")
+    cov = res.__dict__.get("_cov")  # the covariance if it was computed (not computed here)
     if cov is not None:
-        doc["cov"] = {"positive_definite": cov.get("positive_definite")}
-        for key in ("cov", "oim", "opg"):
-            if cov.get(key) is not None:
-                arrays[f"cov.{key}"] = np.asarray(cov[key], dtype=float)
+        doc["cov"] = {}
+        for key, v in cov.items():  # matrices, replicates, counts and flags (see cov_details)
+            if isinstance(v, np.ndarray) and not v.dtype.hasobject:
+                arrays[f"cov.{key}"] = v
+                doc["cov"][key] = {"array": True}
+            elif v is None or isinstance(v, (bool, int, float, str, np.bool_, np.integer, np.floating)):
+                doc["cov"][key] = {"value": v.item() if isinstance(v, np.generic) else v}
     if remove_data:
         frozen = {}
         for name in _FROZEN:
@@ -335,9 +359,16 @@ def _results_from_state(doc, arrays, model):
     hist = list(arrays["param_history"]) if "param_history" in arrays else []
     em = EMResult(params=theta, n_iter=doc["n_iter"], converged=doc["converged"], history=hist,
                   objective_history=list(arrays["llf_history"]), rate=doc["rate"], n_fallback=doc["n_fallback"])
+    saved_kw = doc.get("cov_kwds") or {}
     if doc["class"] == "EMGLMResults":
+        if doc["cov_type"] == "cluster":
+            cov_kwds = {"groups": arrays["cov_kwds.codes"], "use_correction": saved_kw.get("use_correction", True)}
+        elif doc["cov_type"] == "bootstrap":
+            cov_kwds = saved_kw
+        else:
+            cov_kwds = None
         res = EMGLMResults(model, model.make_mixture(), theta, em, n_starts=doc["n_starts"],
-                           cov_type=doc["cov_type"])
+                           cov_type=doc["cov_type"], cov_kwds=cov_kwds)
     else:
         mix = model.make_mixture()  # no rows: it only unpacks parameters and predicts
         mix.n_jobs = 1
@@ -346,16 +377,16 @@ def _results_from_state(doc, arrays, model):
                             n_iter=int(em.n_iter), converged=bool(em.converged),
                             llf_history=np.asarray(em.objective_history), n_starts=doc["n_starts"], _es=None,
                             llf=doc["llf"], nobs=model.nobs, k=model.k, n_groups=model.n_groups,
-                            family=model.family, _frozen=doc["frozen"], llf_pooled=doc["llf_pooled"])
+                            family=model.family, _frozen=doc["frozen"], llf_pooled=doc["llf_pooled"],
+                            cov_kwds=dict(saved_kw))
         names = model.component_names
         res.proportions = pd.Series(arrays["proportions"], index=names, name="proportion")
         if "bse_proportions" in arrays:
             res.bse_proportions = pd.Series(arrays["bse_proportions"], index=names, name="bse_proportion")
     if "cov" in doc:
         # the covariance computed before saving, put where the results cache it
-        cov = {key: arrays.get(f"cov.{key}") for key in ("cov", "oim", "opg")}
-        cov["positive_definite"] = doc["cov"]["positive_definite"]
-        vars(res).update(_cov=cov, _cov_pd=cov["positive_definite"])
+        cov = {key: arrays[f"cov.{key}"] if d.get("array") else d["value"] for key, d in doc["cov"].items()}
+        vars(res).update(_cov=cov, _cov_pd=cov.get("positive_definite"))
     w = doc.get("warmup")
     res.warmup = None if w is None else WarmupInfo(llf=arrays["warmup.llf"], n_iter=arrays["warmup.n_iter"], **w)
     return res

@@ -82,6 +82,10 @@ def _kinds():
                           family=FAM.Tweedie(var_power=1.5)).fit(warmup=dict(n_starts=3, min_size=50),
                                                                    random_state=0, cov_type="robust"),
             dict(exog=Xn)),
+        "cluster-covariance": (
+            lambda: EMGLM(np.where(z, 2 + x, -2 - x) + rng.normal(0, 0.3, n), X, k=2).fit(
+                cov_type="cluster", cov_kwds={"groups": g}),
+            dict(exog=Xn)),
         "formula-categorical-column": (
             lambda: EMGLM.from_formula("y ~ grp + bs(x, df=3)", df, k=1, family=FAM.Poisson()).fit(),
             dict(exog=new)),
