@@ -86,6 +86,10 @@ def _kinds():
             lambda: EMGLM(np.where(z, 2 + x, -2 - x) + rng.normal(0, 0.3, n), X, k=2).fit(
                 cov_type="cluster", cov_kwds={"groups": g}),
             dict(exog=Xn)),
+        "bootstrap-covariance": (
+            lambda: EMGLM(np.where(z, 2.0, -2.0) + rng.normal(0, 1, n), np.ones((n, 1)), k=2).fit(
+                cov_type="bootstrap", cov_kwds={"n_boot": 5, "random_state": 1}),
+            dict(exog=np.ones((3, 1)))),
         "formula-categorical-column": (
             lambda: EMGLM.from_formula("y ~ grp + bs(x, df=3)", df, k=1, family=FAM.Poisson()).fit(),
             dict(exog=new)),
