@@ -196,7 +196,8 @@ def _reduced_posterior(T, keep_cols):
     return np.divide(T2, s, out=np.full_like(T2, 1.0 / T2.shape[1]), where=s > 0)
 
 
-def run_start(model, engine, theta0, tol, maxiter, accelerate, min_proportion=None, removed=None):
+def run_start(model, engine, theta0, tol, maxiter, accelerate, min_proportion=None, removed=None,
+              stop="aitken"):
     """One EM run from ``theta0``, removing components below ``min_proportion``.
 
     Returns ``(engine, EMResult)``; the engine is a smaller one when components were
@@ -209,7 +210,7 @@ def run_start(model, engine, theta0, tol, maxiter, accelerate, min_proportion=No
 
     if not min_proportion:
         out = em.run(engine.fixed_point, theta0, objective=engine.objective, tol=tol,
-                     maxiter=maxiter, accelerate=accelerate, in_domain=in_domain_of(engine))
+                     maxiter=maxiter, accelerate=accelerate, in_domain=in_domain_of(engine), stop=stop)
         return engine, out
     used = 0
     while True:
@@ -226,7 +227,7 @@ def run_start(model, engine, theta0, tol, maxiter, accelerate, min_proportion=No
 
         try:
             out = em.run(fp, theta0, objective=engine.objective, tol=tol, maxiter=max(1, maxiter - used),
-                         accelerate=accelerate, in_domain=in_domain_of(engine))
+                         accelerate=accelerate, in_domain=in_domain_of(engine), stop=stop)
             return engine, dataclasses.replace(out, n_iter=out.n_iter + used)
         except _Prune as pr:
             used += counter[0]
@@ -246,7 +247,7 @@ def run_start(model, engine, theta0, tol, maxiter, accelerate, min_proportion=No
                 theta0 = engine.fit_from_posterior(_reduced_posterior(T, cols))
             if used >= maxiter:
                 out = em.run(engine.fixed_point, theta0, objective=engine.objective, tol=tol,
-                             maxiter=1, accelerate=None, in_domain=in_domain_of(engine))
+                             maxiter=1, accelerate=None, in_domain=in_domain_of(engine), stop=stop)
                 return engine, dataclasses.replace(out, n_iter=out.n_iter + used, converged=False)
 
 

@@ -284,7 +284,7 @@ class EMGLM:
 
     def fit(self, start="fit", start_params=None, n_starts=1, random_state=None, tol=1e-8,
             maxiter=1000, accelerate="squarem", warmup=None, progress=False, cov_type="oim",
-            min_proportion=None, n_jobs=None, **kwargs):
+            min_proportion=None, n_jobs=None, stop="aitken", **kwargs):
         """Fit the mixture by EM.
 
         Parameters
@@ -300,7 +300,10 @@ class EMGLM:
         random_state : int, numpy Generator or None
             Seed for random starts.
         tol : float
-            Converged when the relative change in llf is below ``tol``.
+            Tolerance of the stopping rule ``stop``. With the default rule, EM stops when the
+            estimated error of every parameter (on the internal scale: coefficients,
+            dispersions, mixing logits) is at most ``tol * (|value| + 1)`` and the llf is
+            within ``tol * (|llf| + 1)`` of its extrapolated limit.
         maxiter : int
             Maximum number of EM map evaluations per start.
         accelerate : {"squarem", None}
@@ -333,6 +336,14 @@ class EMGLM:
             one thread during the fit. The estimates do not depend on ``n_jobs``: block
             sums are always added in the same order.
 
+        stop : {"aitken", "llf", "params"} or callable
+            Stopping rule of :func:`emglm.em.run`. ``"aitken"`` (default) bounds the
+            distance to the optimum: the parameter error ``|step| r / (1 - r)`` from the
+            rate ``r`` of the EM map, and the llf's distance to its Aitken-extrapolated
+            limit. ``"llf"`` is the relative change of the llf, which leaves the
+            parameters only about ``sqrt(tol)`` accurate; ``"params"`` the largest
+            parameter change.
+
         Returns
         -------
         EMGLMResults
@@ -357,6 +368,7 @@ class EMGLM:
             raise ValueError(f"tol must be a positive number, got {tol!r}")
         if accelerate not in (None, "squarem"):
             raise ValueError(f"accelerate must be None or 'squarem', got {accelerate!r}")
+        em.check_stop(stop, objective=True)
         rng = _check_random_state(random_state)
         engine = self._engine()
         if start_params is None:
@@ -380,14 +392,14 @@ class EMGLM:
             for theta0 in progress_iter(thetas, progress and len(thetas) > 1, "starts"):
                 removed = []  # min_proportion removals, reported for the kept start only
                 eng, out = run_start(self, start_engine, theta0, tol, maxiter, accelerate, min_proportion,
-                                     removed)
+                                     removed, stop=stop)
                 if best is None or out.objective > best.objective:
                     best, engine, best_removed = out, eng, removed
         for msg in best_removed:
             warnings.warn(msg, DegenerateComponentWarning, stacklevel=2)
         if not best.converged:
             warnings.warn(
-                f"EM did not converge in {maxiter} iterations (relative llf change above tol={tol}); "
+                f"EM did not converge in {maxiter} iterations (stopping rule {stop!r} not met at tol={tol}); "
                 "increase maxiter" + ("" if accelerate else " or try accelerate='squarem'"),
                 ConvergenceWarning, stacklevel=2,
             )
