@@ -126,6 +126,11 @@ class StopState:
     tol: float
 
 
+# rate at and above which parameter steps count as not contracting (see the "flat" case
+# of the Aitken rule in `run`)
+_FLAT_RATE = 0.999
+
+
 def _stopped(new, old, tol):
     # relative change with an absolute floor of one, so that objectives near zero still stop
     return abs(new - old) <= tol * (abs(old) + 1.0)
@@ -287,7 +292,9 @@ def run(
           of the objective to its Aitken-extrapolated limit relative to ``|f| + 1``. Under
           SQUAREM the rule is checked on the two plain EM steps inside each cycle, and the
           run ends at the second of them. Steps at rounding-noise level that no longer
-          shrink also end the run (the map cannot be resolved further).
+          shrink also end the run (the map cannot be resolved further), and so do three
+          iterates in a row whose objective is unchanged to rounding while the steps do not
+          contract (the parameters drift in a direction the objective does not depend on).
         * ``"llf"``: ``|f(x_t) - f(x_{t-1})| <= tol * (|f(x_{t-1})| + 1)``, the relative
           change of the objective (which needs one). The llf is then about ``tol``
           accurate, the parameters only about ``sqrt(tol)``.
@@ -361,6 +368,7 @@ def run(
     # map evaluations than with the bound)
     step_max = 1.0 if objective is None else np.inf
     aitken = isinstance(stop, str) and stop == "aitken"
+    flat = 0  # consecutive accepted iterates whose objective is unchanged to rounding
 
     def call(v):
         out = np.asarray(fixed_point(v), dtype=float).ravel()
@@ -447,6 +455,15 @@ def run(
                 x, f_x = x_new, f_new
         accept(x, f_x)
         if aitken:
+            if objective is not None and abs(f_x - f_old) <= 64 * np.finfo(float).eps * (abs(f_x) + 1.0):
+                flat += 1
+            else:
+                flat = 0
+            r_now = _rate(map_ratios, 1)
+            # the objective has stopped moving while the parameters have not stopped moving:
+            # they drift along a direction the objective does not depend on (not identified)
+            if flat >= 3 and not (r_now < _FLAT_RATE):
+                done = True
             converged = done
         elif callable(stop):
             converged = bool(stop(StopState(x, x_old, f_x, f_old, _rate(map_ratios, 1), n_eval, tol)))

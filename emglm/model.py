@@ -246,8 +246,9 @@ class EMGLM:
 
     def _validate_start(self, engine, start):
         if isinstance(start, str):
-            if start not in ("fit", "random"):
-                raise ValueError(f"start must be 'fit', 'random', a label vector or a posterior matrix, got {start!r}")
+            if start not in ("screen", "fit", "random"):
+                raise ValueError("start must be 'screen', 'fit', 'random', a label vector or a posterior "
+                                 f"matrix, got {start!r}")
             return
         arr = np.asarray(start)
         n, K = self.exog.shape[0], engine.K
@@ -282,23 +283,31 @@ class EMGLM:
         P = Params(beta, np.asarray(delta, float), np.full(k, P1.scale[0]), np.zeros((engine.K - 1, engine.r)))
         return engine.pack(P)
 
-    def fit(self, start="fit", start_params=None, n_starts=1, random_state=None, tol=1e-8,
+    def fit(self, start="screen", start_params=None, n_starts=None, random_state=None, tol=1e-8,
             maxiter=1000, accelerate="squarem", warmup=None, progress=False, cov_type="oim",
-            min_proportion=None, n_jobs=None, stop="aitken", **kwargs):
+            min_proportion=None, n_jobs=None, stop="aitken", screen=None, **kwargs):
         """Fit the mixture by EM.
 
         Parameters
         ----------
-        start : {"fit", "random"} or array
-            ``"fit"``: classes from quantiles of a one-component GLM's residuals (deterministic
-            for the first start); ``"random"``: random posteriors; an integer label vector
-            of length nobs; or an nobs x K posterior matrix.
+        start : {"screen", "fit", "random"} or array
+            ``"screen"`` (default): short EM runs from ``n_starts`` diverse starts (residual
+            quantiles, random partitions, random posteriors, k-means++ seeding), the best
+            few run to convergence, on a subsample for large data (see
+            :mod:`emglm.screening`); with one GLM component, the ``"fit"`` start.
+            ``"fit"``: classes from quantiles of a one-component GLM's residuals
+            (deterministic), further starts diverse as above; ``"random"``: random
+            posteriors; an integer label vector of length nobs; or an nobs x K posterior
+            matrix. Every start but ``"screen"``'s is run to convergence.
         start_params : array_like, optional
             Coefficients shaped like ``params`` (terms x components); overrides ``start``.
-        n_starts : int
-            Number of starts; the fit with the highest log-likelihood is kept.
+        n_starts : int, optional
+            Number of starts; the fit with the highest log-likelihood is kept. Default: 1,
+            or ``10 + 5 k`` screened starts for ``start="screen"``. What the starts found
+            is in ``res.starts`` and in ``summary()``.
         random_state : int, numpy Generator or None
-            Seed for random starts.
+            Seed for random starts. With ``start="screen"``, None means a fixed seed, so
+            that the default fit is reproducible.
         tol : float
             Tolerance of the stopping rule ``stop``. With the default rule, EM stops when the
             estimated error of every parameter (on the internal scale: coefficients,
@@ -344,6 +353,12 @@ class EMGLM:
             parameters only about ``sqrt(tol)`` accurate; ``"params"`` the largest
             parameter change.
 
+        screen : dict, optional
+            Options of ``start="screen"``: ``maxiter`` (10, EM-map evaluations of each short
+            run), ``keep`` (3, short runs taken to convergence), ``subsample`` (5000: above
+            this many rows or groups the screening runs on a random subsample of that
+            size, and only its best optimum is run on all the data).
+
         Returns
         -------
         EMGLMResults
@@ -360,7 +375,8 @@ class EMGLM:
         from .parallel import check_n_jobs
 
         self._n_jobs = check_n_jobs(n_jobs)
-        if isinstance(n_starts, bool) or not isinstance(n_starts, (numbers.Integral, np.integer)) or n_starts < 1:
+        if n_starts is not None and (isinstance(n_starts, bool) or not isinstance(
+                n_starts, (numbers.Integral, np.integer)) or n_starts < 1):
             raise ValueError(f"n_starts must be a positive integer, got {n_starts!r}")
         if isinstance(maxiter, bool) or not isinstance(maxiter, (numbers.Integral, np.integer)) or maxiter < 1:
             raise ValueError(f"maxiter must be a positive integer, got {maxiter!r}")
@@ -369,6 +385,11 @@ class EMGLM:
         if accelerate not in (None, "squarem"):
             raise ValueError(f"accelerate must be None or 'squarem', got {accelerate!r}")
         em.check_stop(stop, objective=True)
+        from .screening import screen_mixture, screen_options, starts_table
+
+        screen_opts = screen_options(screen, n_starts if isinstance(start, str) and start == "screen" else None)
+        if isinstance(start, str) and start == "screen" and random_state is None:
+            random_state = 0  # the default fit is reproducible
         rng = _check_random_state(random_state)
         engine = self._engine()
         if start_params is None:
@@ -378,23 +399,41 @@ class EMGLM:
         warm = warmup_options(warmup)
         if warm is not None and start_params is not None:
             raise ValueError("warmup and start_params cannot be combined: the warm-up chooses the start")
+        screening = (warm is None and start_params is None and isinstance(start, str) and start == "screen"
+                     and engine.k > 1)
+        if isinstance(start, str) and start == "screen" and not screening:
+            start, n_starts = "fit", (1 if warm is not None or start_params is not None else n_starts)
+        n_starts = 1 if n_starts is None else n_starts
+
+        def finish(theta0, eng0=engine):
+            removed = []  # min_proportion removals, reported for the kept start only
+            eng, out = run_start(self, eng0, theta0, tol, maxiter, accelerate, min_proportion, removed,
+                                 stop=stop)
+            return (eng, removed), out
         from .parallel import blas_limit
 
         # BLAS keeps to one thread for the whole fit: the row passes have threads of their own,
         # and a single-threaded BLAS sums long dot products the same way for every n_jobs
         with blas_limit(self._n_jobs):
-            if warm is not None:
-                thetas, warm_info = warmup_starts(self, engine, warm, rng, progress=progress)
+            warm_info = None
+            if screening:
+                scr = screen_mixture(self, engine, screen_opts, rng, finish, tol, maxiter, accelerate, stop,
+                                     progress=progress)
+                (engine, best_removed), best, table = scr.handle, scr.result, scr.table
             else:
-                thetas, warm_info = self._start_vectors(engine, start, start_params, n_starts, rng), None
-            best = None
-            start_engine = engine
-            for theta0 in progress_iter(thetas, progress and len(thetas) > 1, "starts"):
-                removed = []  # min_proportion removals, reported for the kept start only
-                eng, out = run_start(self, start_engine, theta0, tol, maxiter, accelerate, min_proportion,
-                                     removed, stop=stop)
-                if best is None or out.objective > best.objective:
-                    best, engine, best_removed = out, eng, removed
+                if warm is not None:
+                    thetas, warm_info = warmup_starts(self, engine, warm, rng, progress=progress)
+                else:
+                    thetas = self._start_vectors(engine, start, start_params, n_starts, rng)
+                best, runs = None, []
+                for theta0 in progress_iter(thetas, progress and len(thetas) > 1, "starts"):
+                    (eng, removed), out = finish(theta0)
+                    runs.append(out)
+                    if best is None or out.objective > best.objective:
+                        best, engine, best_removed = out, eng, removed
+                table = starts_table(_start_kinds(start, start_params, warm, len(thetas)),
+                                     [o.objective for o in runs], [o.n_iter for o in runs],
+                                     [o.converged for o in runs], tol)
         for msg in best_removed:
             warnings.warn(msg, DegenerateComponentWarning, stacklevel=2)
         if not best.converged:
@@ -406,6 +445,22 @@ class EMGLM:
         theta = engine.permute(best.params, engine.order(best.params))
         model = reduced_model(self, engine.k)
         warn_degenerate(diagnose(engine, theta, model.component_names[: engine.k]))
-        res = EMGLMResults(model, engine, theta, best, n_starts=len(thetas), cov_type=cov_type)
+        res = EMGLMResults(model, engine, theta, best, n_starts=len(table), cov_type=cov_type)
         res.warmup = warm_info
+        res.starts = table
         return res
+
+
+def _start_kinds(start, start_params, warm, n):
+    """Kind of each start of a fit without screening (the ``kind`` column of ``res.starts``)."""
+    from .starts import start_kinds
+
+    if start_params is not None:
+        return ["start_params"]
+    if warm is not None:
+        return ["warm-up"] * n
+    if isinstance(start, str):
+        if start == "random":
+            return ["posterior"] * n
+        return start_kinds(n)
+    return ["labels" if np.ndim(start) == 1 else "posterior matrix"] + start_kinds(n)[1:]

@@ -45,7 +45,8 @@ from . import em
 from .engine import MixtureEngine
 from .starts import initial_posteriors
 
-__all__ = ["WarmupInfo", "warmup_options", "warmup_starts", "progress_iter"]
+__all__ = ["WarmupInfo", "warmup_options", "warmup_starts", "progress_iter", "subsample_engine",
+           "pearson_resid"]
 
 #: Defaults of ``fit(warmup=True)``.
 DEFAULTS = dict(n_starts=20, subsample=0.1, maxiter=20, keep=1, min_size=200, tol=1e-6)
@@ -148,8 +149,9 @@ def progress_iter(iterable, enabled, desc, total=None):
     return tqdm(iterable, desc=desc, total=total, leave=False)
 
 
-def _subsample_engine(model, units, rng, size):
-    """A MixtureEngine on ``size`` randomly chosen units (rows, or whole groups)."""
+def _subsample_engine(model, units, rng, size, concomitant=True):
+    """A MixtureEngine on ``size`` randomly chosen units (rows, or whole groups); with
+    ``concomitant=False``, constant mixing proportions instead of the concomitant model."""
     groups = model.group_codes
     chosen = np.sort(rng.choice(units, size=size, replace=False))
     if groups is None:
@@ -169,7 +171,7 @@ def _subsample_engine(model, units, rng, size):
     eng = MixtureEngine(
         model.family, model.endog[rows], model.exog[rows], model.k, model.offset[rows],
         model.freq_weights[rows], model.trials[rows], fixed=None if U is None else U[rows],
-        concomitant=Zs, groups=new_groups, point_mass=model.point_mass, mixing=model.mixing,
+        concomitant=Zs if concomitant else None, groups=new_groups, point_mass=model.point_mass, mixing=model.mixing,
         scale=model.scale_mode, var_floor=model._var_floor(), n_jobs=getattr(model, "_n_jobs", 1),
     )
     return eng
@@ -185,6 +187,18 @@ def _pearson_resid(model, sub):
     with np.errstate(divide="ignore", invalid="ignore"):
         r = (fam.y - mu) * np.sqrt(fam.trials / fam.family.variance(mu))
     return np.where(np.isfinite(r), r, 0.0)
+
+
+def subsample_engine(model, engine, rng, size, concomitant=True):
+    """An engine on ``size`` random units of ``engine`` (rows, or whole groups) and the
+    Pearson residuals of a one-component fit there (for residual-based starts)."""
+    sub = _subsample_engine(model, engine.G, rng, size, concomitant=concomitant)
+    return sub, _pearson_resid(model, sub)
+
+
+def pearson_resid(model, engine):
+    """Pearson residuals of a one-component GLM fitted to ``engine``'s data, one per row."""
+    return _pearson_resid(model, engine)
 
 
 def warmup_starts(model, engine, warmup, rng, progress=False):

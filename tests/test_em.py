@@ -288,3 +288,17 @@ def test_maxiter_end_is_not_converged_for_every_rule():
         out = em.run(f, [0.0], objective=lambda x: -(x[0] - 1000.0) ** 2, tol=1e-12, maxiter=10,
                      stop=stop)
         assert not out.converged and out.n_iter == 10
+
+
+def test_aitken_rule_stops_when_parameters_drift_on_a_flat_objective():
+    # the second coordinate moves by a constant step and the objective ignores it (a
+    # direction the likelihood does not identify): the run ends once the objective is
+    # unchanged for three iterates instead of spinning until maxiter
+    def f(x):
+        return np.array([0.5 * x[0] + 0.5, x[1] + 1e-3])
+
+    for acc in (None, "squarem"):
+        out = em.run(f, [0.0, 0.0], objective=lambda x: -(x[0] - 1.0) ** 2, tol=1e-8, maxiter=5000,
+                     accelerate=acc)
+        assert out.converged and out.n_iter < 200
+        assert out.params[0] == pytest.approx(1.0, abs=1e-7)

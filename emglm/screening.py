@@ -1,0 +1,396 @@
+"""Short-run screening of many starts: the default way :meth:`EMGLM.fit` looks for the optimum.
+
+A mixture likelihood has local optima, and which one EM reaches depends on the start. A
+single deterministic start misses the best one on many real data sets; full EM runs from
+many starts cost many fits. Screening, in the spirit of the emEM strategy of Biernacki,
+Celeux and Govaert (2003), spends a little on every start and a lot only on a few:
+
+1. draw ``n_starts`` starting posteriors of several kinds (:func:`emglm.starts.diverse_posteriors`:
+   the residual-quantile split, random hard partitions, random posteriors, k-means++
+   seeding), turn each into parameters and run a short EM of ``maxiter`` iterations;
+2. run the ``keep`` best of them (by log-likelihood; starts whose dispersion collapsed onto
+   a few repeated responses rank last) to convergence;
+3. keep the best optimum.
+
+On large data (more than ``subsample`` units, rows or groups) steps 1 and 2 run on a random
+subsample of ``subsample`` units, and only the best optimum found there (with the
+runner-up when the two are nearly tied) is run to convergence on all the data: the
+screening then costs a fixed amount however large the data are.
+
+What the starts found is in ``res.starts`` (see :func:`starts_table`) and in one line of
+``summary()``: how many distinct optima the runs to convergence reached, and how many
+starts reached the best.
+
+The algorithm (:func:`screen`) is written against small callables, not against the
+mixture engine; :func:`screen_mixture` builds them for a fit.
+
+Examples
+--------
+Two regression lines that cross: the deterministic residual split alone lands in a poor
+local optimum, the screened default finds the crossing lines.
+
+>>> import numpy as np
+>>> from emglm import EMGLM
+>>> rng = np.random.default_rng(0)
+>>> x = rng.uniform(-1, 1, 400)
+>>> y = np.where(rng.random(400) < 0.5, 3 * x, -3 * x) + rng.normal(0, 0.5, 400)
+>>> X = np.column_stack([np.ones(400), x])
+>>> one = EMGLM(y, X, k=2).fit(start="fit")
+>>> res = EMGLM(y, X, k=2).fit()
+>>> bool(res.llf > one.llf + 100), np.round(np.sort(res.params.loc["x1"].to_numpy()))
+(True, array([-3.,  3.]))
+>>> list(res.starts.columns)
+['start', 'kind', 'screen_llf', 'screen_iter', 'llf', 'n_iter', 'converged', 'optimum']
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+from typing import Any, Callable, List, Optional, Sequence, Tuple
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["DEFAULTS", "screen_options", "screen", "starts_table", "starts_note", "screen_mixture",
+           "Screened"]
+
+#: Defaults of the screening (``fit(screen=...)`` overrides them one by one).
+#: ``n_starts`` None: ``10 + 5 * k`` starts.
+DEFAULTS = dict(n_starts=None, maxiter=10, keep=3, subsample=5000)
+
+
+def default_n_starts(k):
+    """Number of screened starts for ``k`` components when ``n_starts`` is not given.
+
+    Examples
+    --------
+    >>> default_n_starts(2)
+    20
+    """
+    return 10 + 5 * int(k)
+
+
+def _positive_int(name, v):
+    if isinstance(v, bool) or not isinstance(v, (numbers.Integral, np.integer)) or v < 1:
+        raise ValueError(f"screen: {name} must be a positive integer, got {v!r}")
+    return int(v)
+
+
+def screen_options(screen, n_starts=None):
+    """Validate ``fit(screen=...)`` (None or a dict of options) and fill in the defaults.
+
+    Options: ``n_starts`` (``10 + 5 k`` when None; ``fit(n_starts=)`` sets it too),
+    ``maxiter`` (10: EM-map evaluations of each short run), ``keep`` (3: short runs taken
+    to convergence), ``subsample`` (5000: above this many units, rows or groups, the
+    screening runs on a random subsample of this size).
+
+    Examples
+    --------
+    >>> screen_options(None)["keep"]
+    3
+    >>> screen_options(dict(maxiter=5), n_starts=8)["n_starts"]
+    8
+    """
+    if screen is None:
+        screen = {}
+    if not isinstance(screen, dict):
+        raise TypeError(f"screen must be None or a dict of options, got {screen!r}")
+    unknown = sorted(set(screen) - set(DEFAULTS))
+    if unknown:
+        raise ValueError(f"screen: unknown option(s) {unknown}; known: {sorted(DEFAULTS)}")
+    opts = dict(DEFAULTS, **screen)
+    if n_starts is not None:
+        opts["n_starts"] = n_starts
+    for name in ("maxiter", "keep", "subsample"):
+        opts[name] = _positive_int(name, opts[name])
+    if opts["n_starts"] is not None:
+        opts["n_starts"] = _positive_int("n_starts", opts["n_starts"])
+    return opts
+
+
+def _group_optima(llf, tol):
+    """Label distinct optima 1, 2, ... from the best; llfs within the accuracy share a label."""
+    lab = np.full(len(llf), np.nan)
+    order = [int(i) for i in np.argsort(-np.asarray(llf), kind="stable") if np.isfinite(llf[i])]
+    cur, ref = 0, None
+    for i in order:
+        # the stopping rule leaves the llf about tol * (|llf| + 1) from its limit; optima
+        # closer than ten times that cannot be told apart
+        if ref is None or ref - llf[i] > max(10 * tol, 1e-9) * (abs(ref) + 1.0):
+            cur, ref = cur + 1, llf[i]
+        lab[i] = cur
+    return lab
+
+
+def starts_table(kinds, llf, n_iter, converged, tol, screen_llf=None, screen_iter=None):
+    """The ``res.starts`` table: one row per start.
+
+    Columns: ``start`` (0, 1, ...), ``kind``, ``screen_llf`` and ``screen_iter`` (the short
+    run; NaN without screening), ``llf``, ``n_iter`` and ``converged`` (the run to
+    convergence; NaN and 0 for starts screened out), ``optimum`` (1 for the best optimum, 2
+    for the next distinct one, ...; NaN for starts screened out).
+
+    Examples
+    --------
+    >>> t = starts_table(["random"] * 3, [-10.0, -12.0, -10.0], [30, 40, 35], [True] * 3, 1e-8)
+    >>> t["optimum"].tolist()
+    [1.0, 2.0, 1.0]
+    """
+    n = len(kinds)
+    llf = np.asarray(llf, dtype=float)
+    return pd.DataFrame({
+        "start": np.arange(n),
+        "kind": list(kinds),
+        "screen_llf": np.full(n, np.nan) if screen_llf is None else np.asarray(screen_llf, float),
+        "screen_iter": np.zeros(n, int) if screen_iter is None else np.asarray(screen_iter, int),
+        "llf": llf,
+        "n_iter": np.asarray(n_iter, dtype=int),
+        "converged": np.asarray(converged, dtype=bool),
+        "optimum": _group_optima(llf, tol),
+    })
+
+
+def starts_note(table):
+    """Summary lines on what the starts found (empty for a single start).
+
+    Examples
+    --------
+    >>> t = starts_table(["random"] * 3, [-10.0, -12.0, -13.0], [30, 40, 35], [True] * 3, 1e-8)
+    >>> print("\\n".join(starts_note(t)))
+    Starts: 3 run to convergence reached 3 distinct optima; 1 of 3 reached the best (llf -10).
+    Only one start reached the best optimum: a better one may exist (try more starts, n_starts=).
+    """
+    if table is None or len(table) < 2:
+        return []
+    done = table[np.isfinite(table["llf"].to_numpy())]
+    n_opt = int(done["optimum"].max()) if len(done) else 0
+    n_best = int((done["optimum"] == 1).sum())
+    screened = np.isfinite(table["screen_llf"].to_numpy()).any()
+    sub = table.attrs.get("subsample_size")
+    head = f"Starts: {len(table)} screened by {int(table['screen_iter'].max())}-iteration EM runs"
+    if sub:
+        head += f" on a subsample of {sub} units"
+    head = (head + f", {len(done)} of them" if screened else f"Starts: {len(done)}") + " run to convergence"
+    if sub:
+        head += " (on the subsample)"
+    best = f"{'subsample ' if sub else ''}llf {done['llf'].max():.6g}"
+    lines = [f"{head} reached {n_opt} distinct optim{'um' if n_opt == 1 else 'a'}; "
+             f"{n_best} of {len(done)} reached the best ({best})."]
+    if n_best == 1 and len(done) > 1:
+        lines.append("Only one start reached the best optimum: a better one may exist "
+                     "(try more starts, n_starts=).")
+    return lines
+
+
+@dataclass
+class Screened:
+    """What :func:`screen` returns.
+
+    Attributes
+    ----------
+    handle : object
+        What ``finish`` returned with the kept result (e.g. the engine it ran on).
+    result : EMResult
+        The full-data run to convergence that reached the best optimum.
+    table : DataFrame
+        See :func:`starts_table`; ``table.attrs["subsample_size"]`` when subsampled.
+    finished : list of (int, float)
+        Starts run to convergence on all the data, with their llf.
+    """
+
+    handle: Any
+    result: Any
+    table: pd.DataFrame
+    finished: List[Tuple[int, float]]
+
+
+def screen(starts: Sequence[Tuple[str, Any]], make_theta: Callable, run: Callable, finish: Callable,
+           keep=3, maxiter=10, tol=1e-8, subsample_size=None, spurious: Optional[Callable] = None,
+           progress=False):
+    """Short runs from every start, the best ``keep`` to convergence, the best optimum kept.
+
+    Parameters
+    ----------
+    starts : sequence of (kind, posterior)
+        Starting posteriors, on the data the screening runs on.
+    make_theta : callable
+        ``posterior -> theta``, parameters from a posterior (on the screening data).
+    run : callable
+        ``(theta, maxiter, stop) -> EMResult``: an EM run on the screening data (``stop``
+        is ``"llf"`` for the short runs and None for the stopping rule of the fit).
+    finish : callable
+        ``theta -> (handle, EMResult)``: the run to convergence on all the data.
+    keep : int
+        Short runs taken to convergence.
+    maxiter : int
+        Map evaluations of a short run.
+    tol : float
+        The fit's tolerance (it sets the accuracy to which two optima are told apart).
+    subsample_size : int, optional
+        When the screening data are a subsample of this many units: the ``keep`` runs
+        converge there, and the best distinct optimum (with the runner-up when their
+        llfs are within ``1 + 0.001 |llf|`` on the subsample) is finished on all the data.
+    spurious : callable, optional
+        ``theta -> bool``: a degenerate solution (a dispersion collapsed onto the floor),
+        ranked after every other whatever its llf.
+    progress : bool
+        tqdm progress bar over the short runs.
+
+    Returns
+    -------
+    Screened
+
+    Examples
+    --------
+    A bimodal function of one parameter climbed by a gradient map; the screening keeps the
+    higher of its two maxima (at x = 2, llf 0; the other at x = -1, llf -1):
+
+    >>> import numpy as np
+    >>> from emglm import em
+    >>> f = lambda x: -min((x[0] - 2) ** 2, (x[0] + 1) ** 2 + 1)
+    >>> step = lambda x: x - 0.5 * (x - 2 if (x[0] - 2) ** 2 < (x[0] + 1) ** 2 + 1 else x + 1)
+    >>> run = lambda th, m, stop: em.run(step, th, objective=f, maxiter=m if stop else 100, stop=stop or "aitken")
+    >>> starts = [("a", -3.0), ("b", -0.5), ("c", 3.0)]
+    >>> out = screen(starts, lambda T: np.array([T]), run, lambda th: (None, run(th, 100, None)), keep=2)
+    >>> round(float(out.result.params[0]), 6), out.table["kind"].tolist()
+    (2.0, ['a', 'b', 'c'])
+    """
+    from .warmup import progress_iter
+
+    n = len(starts)
+    screen_llf = np.full(n, -np.inf)
+    screen_iter = np.zeros(n, dtype=int)
+    bad = np.zeros(n, dtype=bool)
+    params = [None] * n
+    for i in progress_iter(range(n), progress, "screening", total=n):
+        with np.errstate(all="ignore"):
+            theta0 = make_theta(starts[i][1])
+            if not np.all(np.isfinite(theta0)):
+                continue
+            out = run(theta0, maxiter, "llf")
+        params[i] = out.params
+        screen_iter[i] = out.n_iter
+        if out.objective is not None and np.isfinite(out.objective):
+            screen_llf[i] = out.objective
+            bad[i] = bool(spurious(out.params)) if spurious is not None else False
+    ok = np.isfinite(screen_llf)
+    if not ok.any():
+        raise RuntimeError("screening: no short EM run reached a finite log-likelihood")
+    # non-spurious first, then by llf
+    order = [int(i) for i in np.lexsort((-screen_llf, bad)) if ok[i]][:keep]
+    llf = np.full(n, np.nan)
+    n_iter = np.zeros(n, dtype=int)
+    conv = np.zeros(n, dtype=bool)
+    finished = []
+    handles = {}
+
+    def rank_key(i, value):
+        return (not bad_final.get(i, False), value)
+
+    bad_final = {}
+    if subsample_size is None:
+        for i in order:
+            handle, out = finish(params[i])
+            handles[i] = (handle, out)
+            llf[i], n_iter[i], conv[i] = out.objective, out.n_iter, out.converged
+            bad_final[i] = bool(spurious(out.params)) if spurious is not None else False
+            finished.append((i, float(out.objective)))
+        best = max(order, key=lambda i: rank_key(i, llf[i]))
+    else:
+        for i in order:
+            with np.errstate(all="ignore"):
+                out = run(params[i], None, None)
+            params[i] = out.params
+            llf[i], n_iter[i], conv[i] = out.objective, out.n_iter, out.converged
+            bad_final[i] = bool(spurious(out.params)) if spurious is not None else False
+        ranked = sorted(order, key=lambda i: rank_key(i, llf[i]), reverse=True)
+        labels = _group_optima(np.where(np.isin(np.arange(n), order), llf, np.nan), tol)
+        todo, seen = [], set()
+        for i in ranked:  # one representative per distinct optimum, best first
+            if labels[i] not in seen:
+                seen.add(labels[i])
+                todo.append(i)
+        lead = llf[todo[0]]
+        todo = [todo[0]] + [i for i in todo[1:2] if not bad_final[i] and lead - llf[i] <= 1.0 + 1e-3 * abs(lead)]
+        for i in todo:
+            handle, out = finish(params[i])
+            handles[i] = (handle, out)
+            finished.append((i, float(out.objective)))
+        best = max(todo, key=lambda i: (not bad_final[i], handles[i][1].objective))
+    table = starts_table([kd for kd, _ in starts], llf, n_iter, conv, tol,
+                         screen_llf=np.where(ok, screen_llf, np.nan), screen_iter=screen_iter)
+    if subsample_size is not None:
+        table.attrs["subsample_size"] = int(subsample_size)
+    handle, out = handles[best]
+    return Screened(handle, out, table, finished)
+
+
+# ---------------------------------------------------------------------------------------
+# Adapter: the callables of `screen` for a mixture fit. This is the one place that knows
+# the engine (MixtureEngine: fit_from_posterior, fixed_point, objective, unpack, estep,
+# var_floor, fam, w, p, k, G, Z, equal, layout; model._engine) and the warm-up's subsample
+# engine.
+
+def _spurious_check(engine):
+    """``theta -> bool``: some dispersion collapsed onto the floor, or a component holds
+    fewer effective rows than its parameters (the unbounded-likelihood degeneracies)."""
+    floor = engine.var_floor
+    has_scale = engine.fam.has_scale
+
+    def check(theta):
+        P = engine.unpack(theta)
+        if floor is not None and has_scale and np.any(P.scale <= floor * (1 + 1e-6)):
+            return True
+        if not has_scale:
+            return False
+        nj = engine.w @ engine.estep(theta).T[:, : engine.k]
+        return bool(np.any(nj < engine.p + 1))
+
+    return check
+
+
+def screen_mixture(model, engine, opts, rng, finish, tol, maxiter, accelerate, stop, progress=False):
+    """Screen starts for ``model`` and finish the best on ``engine`` (the full data).
+
+    ``finish(theta) -> (handle, EMResult)`` runs to convergence on all the data (with the
+    fit's options: stopping rule, ``maxiter``, ``min_proportion``). Returns
+    :class:`Screened`.
+    """
+    from . import em
+    from .starts import diverse_posteriors
+    from .warmup import pearson_resid, subsample_engine
+
+    n_starts = opts["n_starts"] or default_n_starts(engine.k)
+    # with concomitant variables the starts are screened under constant proportions: the
+    # multinomial-logit M-step costs many plain iterations, and the screening is about
+    # where the components lie; the kept starts get their logit fit before finishing
+    conc = engine.Z is not None and not engine.equal
+    full = model._engine(mixing="estimate") if conc else engine
+    size = None
+    if engine.G > opts["subsample"]:
+        size = max(opts["subsample"], 10 * engine.layout.size)
+    if size is not None and size < engine.G:
+        sub, resid = subsample_engine(model, engine, rng, size, concomitant=not conc)
+    else:
+        size = None
+        sub, resid = full, pearson_resid(model, engine)
+    starts = diverse_posteriors(sub, n_starts, rng, resid)
+
+    def in_domain(th):
+        return np.isfinite(sub.objective(th))
+
+    def run(theta, short, rule):
+        return em.run(sub.fixed_point, theta, objective=sub.objective, tol=tol,
+                      maxiter=short or maxiter, accelerate=accelerate, in_domain=in_domain,
+                      keep_history=False, stop=rule or stop)
+
+    def finish_from(theta):
+        if conc:  # posterior under constant proportions -> parameters with the logit model
+            with np.errstate(all="ignore"):
+                theta = engine.fit_from_posterior(full.estep(theta).T)
+        return finish(theta)
+
+    return screen(starts, sub.fit_from_posterior, run, finish_from, keep=min(opts["keep"], n_starts),
+                  maxiter=opts["maxiter"], tol=tol, subsample_size=size,
+                  spurious=_spurious_check(sub), progress=progress)
