@@ -9,8 +9,9 @@ Celeux and Govaert (2003), spends a little on every start and a lot only on a fe
    the residual-quantile split, random hard partitions, random posteriors, k-means++
    seeding), turn each into parameters and run a short EM of ``maxiter`` iterations;
 2. run the ``keep`` best of them (by log-likelihood; starts whose dispersion collapsed onto
-   a few repeated responses rank last) to convergence;
-3. keep the best optimum.
+   a few repeated responses rank last) to a moderate tolerance (``MID_TOL``), enough to
+   tell their optima apart;
+3. run the best optimum to the fit's tolerance.
 
 On large data (more than ``subsample`` units, rows or groups) steps 1 and 2 run on a random
 subsample of ``subsample`` units, and only the best optimum found there (with the
@@ -54,6 +55,10 @@ import pandas as pd
 
 __all__ = ["DEFAULTS", "screen_options", "screen", "starts_table", "starts_note", "screen_mixture",
            "Screened"]
+
+#: Tolerance (of the default stopping rule) to which the kept short runs converge before
+#: their optima are compared; the best one then runs to the fit's own tolerance.
+MID_TOL = 1e-4
 
 #: Defaults of the screening (``fit(screen=...)`` overrides them one by one).
 #: ``n_starts`` None: ``10 + 5 * k`` starts.
@@ -117,7 +122,7 @@ def _group_optima(llf, tol):
     for i in order:
         # the stopping rule leaves the llf about tol * (|llf| + 1) from its limit; optima
         # closer than ten times that cannot be told apart
-        if ref is None or ref - llf[i] > max(10 * tol, 1e-9) * (abs(ref) + 1.0):
+        if ref is None or ref - llf[i] > max(10 * tol, 1e-7) * (abs(ref) + 1.0):
             cur, ref = cur + 1, llf[i]
         lab[i] = cur
     return lab
@@ -217,20 +222,21 @@ def screen(starts: Sequence[Tuple[str, Any]], make_theta: Callable, run: Callabl
     make_theta : callable
         ``posterior -> theta``, parameters from a posterior (on the screening data).
     run : callable
-        ``(theta, maxiter, stop) -> EMResult``: an EM run on the screening data (``stop``
-        is ``"llf"`` for the short runs and None for the stopping rule of the fit).
+        ``(theta, maxiter, stop, tol) -> EMResult``: an EM run on the screening data
+        (``maxiter`` None: the fit's own limit).
     finish : callable
         ``theta -> (handle, EMResult)``: the run to convergence on all the data.
     keep : int
-        Short runs taken to convergence.
+        Short runs taken to convergence (to the tolerance ``max(tol, MID_TOL)``; the best of
+        their optima is then finished to ``tol``).
     maxiter : int
         Map evaluations of a short run.
     tol : float
         The fit's tolerance (it sets the accuracy to which two optima are told apart).
     subsample_size : int, optional
-        When the screening data are a subsample of this many units: the ``keep`` runs
-        converge there, and the best distinct optimum (with the runner-up when their
-        llfs are within ``1 + 0.001 |llf|`` on the subsample) is finished on all the data.
+        When the screening data are a subsample of this many units: the best distinct
+        optimum found there, with the runner-up when their llfs are within
+        ``1 + 0.001 |llf|``, is finished on all the data.
     spurious : callable, optional
         ``theta -> bool``: a degenerate solution (a dispersion collapsed onto the floor),
         ranked after every other whatever its llf.
@@ -250,9 +256,9 @@ def screen(starts: Sequence[Tuple[str, Any]], make_theta: Callable, run: Callabl
     >>> from emglm import em
     >>> f = lambda x: -min((x[0] - 2) ** 2, (x[0] + 1) ** 2 + 1)
     >>> step = lambda x: x - 0.5 * (x - 2 if (x[0] - 2) ** 2 < (x[0] + 1) ** 2 + 1 else x + 1)
-    >>> run = lambda th, m, stop: em.run(step, th, objective=f, maxiter=m if stop else 100, stop=stop or "aitken")
+    >>> run = lambda th, m, stop, tol: em.run(step, th, objective=f, maxiter=m or 100, stop=stop, tol=tol)
     >>> starts = [("a", -3.0), ("b", -0.5), ("c", 3.0)]
-    >>> out = screen(starts, lambda T: np.array([T]), run, lambda th: (None, run(th, 100, None)), keep=2)
+    >>> out = screen(starts, lambda T: np.array([T]), run, lambda th: (None, run(th, 100, "aitken", 1e-8)), keep=2)
     >>> round(float(out.result.params[0]), 6), out.table["kind"].tolist()
     (2.0, ['a', 'b', 'c'])
     """
@@ -268,7 +274,7 @@ def screen(starts: Sequence[Tuple[str, Any]], make_theta: Callable, run: Callabl
             theta0 = make_theta(starts[i][1])
             if not np.all(np.isfinite(theta0)):
                 continue
-            out = run(theta0, maxiter, "llf")
+            out = run(theta0, maxiter, "llf", tol)
         params[i] = out.params
         screen_iter[i] = out.n_iter
         if out.objective is not None and np.isfinite(out.objective):
@@ -289,35 +295,33 @@ def screen(starts: Sequence[Tuple[str, Any]], make_theta: Callable, run: Callabl
         return (not bad_final.get(i, False), value)
 
     bad_final = {}
-    if subsample_size is None:
-        for i in order:
-            handle, out = finish(params[i])
-            handles[i] = (handle, out)
-            llf[i], n_iter[i], conv[i] = out.objective, out.n_iter, out.converged
-            bad_final[i] = bool(spurious(out.params)) if spurious is not None else False
-            finished.append((i, float(out.objective)))
-        best = max(order, key=lambda i: rank_key(i, llf[i]))
-    else:
-        for i in order:
-            with np.errstate(all="ignore"):
-                out = run(params[i], None, None)
-            params[i] = out.params
-            llf[i], n_iter[i], conv[i] = out.objective, out.n_iter, out.converged
-            bad_final[i] = bool(spurious(out.params)) if spurious is not None else False
-        ranked = sorted(order, key=lambda i: rank_key(i, llf[i]), reverse=True)
-        labels = _group_optima(np.where(np.isin(np.arange(n), order), llf, np.nan), tol)
-        todo, seen = [], set()
-        for i in ranked:  # one representative per distinct optimum, best first
-            if labels[i] not in seen:
-                seen.add(labels[i])
-                todo.append(i)
-        lead = llf[todo[0]]
-        todo = [todo[0]] + [i for i in todo[1:2] if not bad_final[i] and lead - llf[i] <= 1.0 + 1e-3 * abs(lead)]
-        for i in todo:
-            handle, out = finish(params[i])
-            handles[i] = (handle, out)
-            finished.append((i, float(out.objective)))
-        best = max(todo, key=lambda i: (not bad_final[i], handles[i][1].objective))
+    # the kept runs converge to a moderate tolerance, enough to rank their optima; only the
+    # best is then run to the fit's tolerance (most iterations of a tight run are its tail)
+    tol_mid = max(tol, MID_TOL)
+    for i in order:
+        with np.errstate(all="ignore"):
+            out = run(params[i], None, "aitken", tol_mid)
+        params[i] = out.params
+        llf[i], n_iter[i], conv[i] = out.objective, out.n_iter, out.converged
+        bad_final[i] = bool(spurious(out.params)) if spurious is not None else False
+    ranked = sorted(order, key=lambda i: rank_key(i, llf[i]), reverse=True)
+    # parameters within tol_mid leave the llf far closer (the error is quadratic) than
+    # tol_mid: group optima at the fit's own accuracy
+    labels = _group_optima(np.where(np.isin(np.arange(n), order), llf, np.nan), tol)
+    todo, seen = [], set()
+    for i in ranked:  # one representative per distinct optimum, best first
+        if labels[i] not in seen:
+            seen.add(labels[i])
+            todo.append(i)
+    lead = llf[todo[0]]
+    # on a subsample, a runner-up nearly tied with the best may be the better one on all the data
+    todo = [todo[0]] + [i for i in todo[1:2] if subsample_size is not None and not bad_final[i]
+                        and lead - llf[i] <= 1.0 + 1e-3 * abs(lead)]
+    for i in todo:
+        handle, out = finish(params[i])
+        handles[i] = (handle, out)
+        finished.append((i, float(out.objective)))
+    best = max(todo, key=lambda i: (not bad_final[i], handles[i][1].objective))
     table = starts_table([kd for kd, _ in starts], llf, n_iter, conv, tol,
                          screen_llf=np.where(ok, screen_llf, np.nan), screen_iter=screen_iter)
     if subsample_size is not None:
@@ -380,10 +384,10 @@ def screen_mixture(model, engine, opts, rng, finish, tol, maxiter, accelerate, s
     def in_domain(th):
         return np.isfinite(sub.objective(th))
 
-    def run(theta, short, rule):
-        return em.run(sub.fixed_point, theta, objective=sub.objective, tol=tol,
+    def run(theta, short, rule, tol_run):
+        return em.run(sub.fixed_point, theta, objective=sub.objective, tol=tol_run,
                       maxiter=short or maxiter, accelerate=accelerate, in_domain=in_domain,
-                      keep_history=False, stop=rule or stop)
+                      keep_history=False, stop=rule)
 
     def finish_from(theta):
         if conc:  # posterior under constant proportions -> parameters with the logit model

@@ -209,7 +209,9 @@ def test_starts_table_and_summary_line():
     assert len(done) == DEFAULTS["keep"]
     # the kept runs are the best short runs, and the fit is the best of them
     assert set(done.index) == set(tab["screen_llf"].nlargest(DEFAULTS["keep"]).index)
-    assert res.llf == pytest.approx(done["llf"].max(), abs=1e-9)
+    # the kept runs converge to a moderate tolerance, the best then to the fit's own
+    assert res.llf >= done["llf"].max() - 1e-9
+    assert res.llf == pytest.approx(done["llf"].max(), abs=1e-6 * abs(res.llf))
     assert np.all(done["llf"] >= done["screen_llf"] - 1e-9)  # EM never goes down
     assert (done["optimum"] == 1).sum() >= 1
     text = res.summary().as_text()
@@ -307,7 +309,9 @@ def test_default_parameters_within_1e5_of_a_tight_fit(accelerate):
         np.testing.assert_allclose(pa[ok], pr[ok], rtol=1e-5, atol=1e-8)
         np.testing.assert_allclose(a.scale, ref.scale, rtol=1e-5)
         np.testing.assert_allclose(a.proportions, ref.proportions, rtol=1e-5)
-        b = model.fit(accelerate=accelerate, stop="llf")
+        b = model.fit(start="fit", accelerate=accelerate, stop="llf")  # one run, the old rule
+        if abs(b.llf - a.llf) > 1e-3:
+            continue  # another optimum
         worst_llf_rule = max(worst_llf_rule, np.max(np.abs(b.params.to_numpy()[ok] - pr[ok]) /
                                                     (np.abs(pr[ok]) + 1e-8)))
     if accelerate is None:
