@@ -46,6 +46,7 @@ local optimum, the screened default finds the crossing lines.
 
 from __future__ import annotations
 
+import dataclasses
 import numbers
 from dataclasses import dataclass
 from typing import Any, Callable, List, Optional, Sequence, Tuple
@@ -212,7 +213,7 @@ class Screened:
 
 def screen(starts: Sequence[Tuple[str, Any]], make_theta: Callable, run: Callable, finish: Callable,
            keep=3, maxiter=10, tol=1e-8, subsample_size=None, spurious: Optional[Callable] = None,
-           progress=False):
+           progress=False, join_paths=False):
     """Short runs from every start, the best ``keep`` to convergence, the best optimum kept.
 
     Parameters
@@ -242,6 +243,10 @@ def screen(starts: Sequence[Tuple[str, Any]], make_theta: Callable, run: Callabl
         ranked after every other whatever its llf.
     progress : bool
         tqdm progress bar over the short runs.
+    join_paths : bool
+        The screening runs on the very data and model ``finish`` runs on: the kept
+        result's ``objective_history`` and ``n_iter`` then cover the whole path of its start
+        (short run, run to ``MID_TOL``, final run).
 
     Returns
     -------
@@ -269,6 +274,7 @@ def screen(starts: Sequence[Tuple[str, Any]], make_theta: Callable, run: Callabl
     screen_iter = np.zeros(n, dtype=int)
     bad = np.zeros(n, dtype=bool)
     params = [None] * n
+    paths = [[] for _ in range(n)]  # (objective history, map evaluations) of each stage
     for i in progress_iter(range(n), progress, "screening", total=n):
         with np.errstate(all="ignore"):
             theta0 = make_theta(starts[i][1])
@@ -276,6 +282,7 @@ def screen(starts: Sequence[Tuple[str, Any]], make_theta: Callable, run: Callabl
                 continue
             out = run(theta0, maxiter, "llf", tol)
         params[i] = out.params
+        paths[i].append((out.objective_history, out.n_iter))
         screen_iter[i] = out.n_iter
         if out.objective is not None and np.isfinite(out.objective):
             screen_llf[i] = out.objective
@@ -301,6 +308,7 @@ def screen(starts: Sequence[Tuple[str, Any]], make_theta: Callable, run: Callabl
     for i in order:
         with np.errstate(all="ignore"):
             out = run(params[i], None, "aitken", tol_mid)
+        paths[i].append((out.objective_history, out.n_iter))
         params[i] = out.params
         llf[i], n_iter[i], conv[i] = out.objective, out.n_iter, out.converged
         bad_final[i] = bool(spurious(out.params)) if spurious is not None else False
@@ -327,6 +335,11 @@ def screen(starts: Sequence[Tuple[str, Any]], make_theta: Callable, run: Callabl
     if subsample_size is not None:
         table.attrs["subsample_size"] = int(subsample_size)
     handle, out = handles[best]
+    if join_paths and np.shape(out.params) == np.shape(params[best]):  # (no component removed)
+        hist = [v for h, _ in paths[best] for v in h[1:]]
+        hist = list(paths[best][0][0][:1]) + hist + list(out.objective_history[1:])
+        out = dataclasses.replace(out, objective_history=hist,
+                                  n_iter=out.n_iter + sum(m for _, m in paths[best]))
     return Screened(handle, out, table, finished)
 
 
@@ -397,4 +410,4 @@ def screen_mixture(model, engine, opts, rng, finish, tol, maxiter, accelerate, s
 
     return screen(starts, sub.fit_from_posterior, run, finish_from, keep=min(opts["keep"], n_starts),
                   maxiter=opts["maxiter"], tol=tol, subsample_size=size,
-                  spurious=_spurious_check(sub), progress=progress)
+                  spurious=_spurious_check(sub), progress=progress, join_paths=size is None and not conc)

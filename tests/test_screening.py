@@ -214,6 +214,13 @@ def test_starts_table_and_summary_line():
     assert res.llf == pytest.approx(done["llf"].max(), abs=1e-6 * abs(res.llf))
     assert np.all(done["llf"] >= done["screen_llf"] - 1e-9)  # EM never goes down
     assert (done["optimum"] == 1).sum() >= 1
+    # llf_history and n_iter follow the kept start's whole path: short run, run to a
+    # moderate tolerance, final run
+    kept = done["llf"].idxmax()
+    assert res.n_iter > tab.loc[kept, "screen_iter"] + tab.loc[kept, "n_iter"]
+    assert len(res.llf_history) > tab.loc[kept, "screen_iter"] // 3
+    assert np.all(np.diff(res.llf_history) >= -1e-9 * abs(res.llf))
+    assert res.llf_history[-1] == pytest.approx(res.llf)
     text = res.summary().as_text()
     n_best = int((done["optimum"] == 1).sum())
     assert f"{n_best} of {len(done)} reached the best" in text
