@@ -134,8 +134,9 @@ def starts_table(kinds, llf, n_iter, converged, tol, screen_llf=None, screen_ite
 
     Columns: ``start`` (0, 1, ...), ``kind``, ``screen_llf`` and ``screen_iter`` (the short
     run; NaN without screening), ``llf``, ``n_iter`` and ``converged`` (the run to
-    convergence; NaN and 0 for starts screened out), ``optimum`` (1 for the best optimum, 2
-    for the next distinct one, ...; NaN for starts screened out).
+    convergence: after screening, to the moderate tolerance ``MID_TOL``, on the subsample
+    when there was one; NaN and 0 for starts screened out), ``optimum`` (1 for the best
+    optimum, 2 for the next distinct one, ...; NaN for starts screened out).
 
     Examples
     --------

@@ -3,8 +3,8 @@
 This is emax.glm's ``small.em`` followed by ``select_best``: local optima of a mixture
 likelihood are common, and trying many starting points on all the data is expensive. A
 warm-up instead draws one random subsample of rows (or of groups, for grouped data), runs
-``n_starts`` short EM runs of at most ``maxiter`` iterations on it from perturbed and random
-starting posteriors, ranks them by their subsample log-likelihood and hands the best ``keep``
+``n_starts`` short EM runs of at most ``maxiter`` iterations on it from diverse and random
+starting posteriors (:func:`emglm.starts.diverse_posteriors`), ranks them by their subsample log-likelihood and hands the best ``keep``
 parameter vectors to the full fit as its starts.
 
 Cost
@@ -178,7 +178,7 @@ def _subsample_engine(model, units, rng, size, concomitant=True):
 
 
 def _pearson_resid(model, sub):
-    """Pearson residuals of a one-component GLM on the subsample (for perturbed splits)."""
+    """Pearson residuals of a one-component GLM on the subsample (for residual-based starts)."""
     base = MixtureEngine(model.family, sub.fam.y, sub.X, 1, sub.offset, sub.w, sub.fam.trials,
                          fixed=sub.U, groups=sub.groups, mixing="equal")
     P1 = base.unpack(base.fit_from_posterior(np.ones((sub.n, 1))))
@@ -228,8 +228,8 @@ def warmup_starts(model, engine, warmup, rng, progress=False):
     size = min(units, max(size, opts["min_size"], 5 * engine.layout.size))
     sub = _subsample_engine(model, units, rng, size)
     n = opts["n_starts"]
-    # half the runs split classes at random quantiles of one-component residuals
-    # (perturbed starts), the other half start from random Dirichlet posteriors
+    # half the runs take the diverse starts of emglm.starts (after its deterministic
+    # residual split), the other half start from random Dirichlet posteriors
     n_fit = (n + 1) // 2
     Ts = initial_posteriors(sub, "fit", n_fit + 1, rng, base_resid=_pearson_resid(model, sub))[1:]
     Ts += initial_posteriors(sub, "random", n - n_fit, rng)
