@@ -93,7 +93,20 @@ def tiny(seed=0, n=28):
     return EMGLM(y, np.column_stack([np.ones(n), x]), k=2)
 
 
-CASES = dict(crossing=crossing, crossing3=crossing3, minor=minor, nested=nested, grouped=grouped,
+def binomial_factor(seed=0):
+    """A binomial mixture on a three-level factor, 27 rows of 20-60 trials (the shape of
+    flexmix's binomial examples): several local optima close together."""
+    rng = np.random.default_rng(seed)
+    lev = np.repeat(np.arange(3), 9)
+    X = np.column_stack([np.ones(27), lev == 1, lev == 2]).astype(float)
+    z = rng.random(27) < 0.5
+    eta = np.where(z, -1 + 1.5 * X[:, 1] + 0.5 * X[:, 2], 1 - 2 * X[:, 1] + 1.0 * X[:, 2])
+    t = rng.integers(20, 60, 27)
+    s = rng.binomial(t, 1 / (1 + np.exp(-eta)))
+    return EMGLM(np.column_stack([s, t - s]), X, k=2, family=sm.families.Binomial())
+
+
+CASES = dict(binomial_factor=binomial_factor, crossing=crossing, crossing3=crossing3, minor=minor, nested=nested, grouped=grouped,
              grouped_poisson=grouped_poisson, quadratic=quadratic, tiny=tiny)
 
 #: cases where the old default (one residual-quantile start) ends in a poorer optimum
