@@ -95,7 +95,7 @@ def test_grouped_data_subsamples_whole_groups():
     res = model.fit(warmup=dict(n_starts=6, subsample=0.25, min_size=10), random_state=0)
     assert res.warmup.subsample_size == 100  # groups, not rows
     np.testing.assert_allclose(res.params.to_numpy(), [[0.2, 1.5], [-1, 1]], atol=0.15)
-    assert res.llf == pytest.approx(model.fit(start="fit").llf, abs=1e-3)
+    assert res.llf == pytest.approx(model.fit().llf, abs=1e-3)
 
 
 def test_point_mass_and_concomitant():
