@@ -166,6 +166,10 @@ def test_misaligned_series_are_refused(client):
     shifted = dd.from_pandas(pd.Series(df.w.to_numpy(), index=df.index + 1000), npartitions=4)
     with pytest.raises(ValueError, match=r"offset: .*divisions"):
         DaskRows.from_formula("y ~ x", ddf, offset=shifted)
+    # unknown divisions cannot be compared: each partition's length is checked on its worker
+    short = dd.from_pandas(df.w.iloc[:-8], npartitions=4).clear_divisions()
+    with pytest.raises(ValueError, match=r"partition \d: weights: a partition of this dask Series has \d+ values"):
+        DaskRows.from_formula("y ~ x", ddf.clear_divisions(), weights=short)
     with pytest.raises(TypeError, match="exposure: with a dask DataFrame"):
         DaskRows.from_formula("y ~ x", ddf, exposure=df.e)
     with pytest.raises(KeyError, match="groups: column 'nope'"):
@@ -219,3 +223,18 @@ def test_sample_draws_whole_groups_uniformly(client):
     from scipy import stats
 
     assert stats.chisquare(counts, expected).pvalue > 1e-3
+
+
+def test_empty_partitions_and_a_two_column_binomial_response(client):
+    df = frame(seed=9).sort_values("x").reset_index(drop=True)
+    df["s"] = np.random.default_rng(9).integers(0, 6, len(df)).astype(float)
+    df["f"] = 5.0 - df.s
+    ddf = dd.from_pandas(df, npartitions=4)
+    kept = ddf[ddf.x > 0.8]  # the first partitions are left with no rows
+    rows = DaskRows.from_formula("s + f ~ C(g) + center(x)", kept, family=sm.families.Binomial())
+    assert rows.partition_n[0] == 0
+    model = EMGLM.from_formula("s + f ~ C(g) + center(x)", df[df.x > 0.8], k=1, family=sm.families.Binomial())
+    np.testing.assert_allclose(np.vstack(gathered(client, rows, lambda r: r.X)), model.exog, atol=1e-12)
+    np.testing.assert_array_equal(np.concatenate(gathered(client, rows, lambda r: r.trials)), model.trials)
+    np.testing.assert_array_equal(np.concatenate(gathered(client, rows, lambda r: r.y)), model.endog)
+    np.testing.assert_allclose(rows.reduce(lambda r: r.X.T @ r.X), model.exog.T @ model.exog, rtol=1e-12)
