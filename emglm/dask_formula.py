@@ -45,7 +45,7 @@ from patsy.categorical import C, CategoricalSniffer, guess_categorical
 from .design_state import decode, encode
 from .formula import Design
 
-__all__ = ["learn_design", "partition_design", "check_levels"]
+__all__ = ["learn_design", "partition_design", "check_levels", "portable_errors"]
 
 _BOX = type(C([0]))  # the type of patsy's C(...) wrapper
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -82,6 +82,23 @@ class _Learned:
 
 
 # ---------------------------------------------------------------------- on the workers
+def portable_errors(fn):
+    """``fn`` with patsy's errors re-raised without their formula position, which does not
+    pickle (a worker's error must travel to the client); the message keeps the position."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapped(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except patsy.PatsyError as exc:
+            err = patsy.PatsyError(str(exc))
+        raise err  # outside the handler: no unpicklable context attached
+
+    return wrapped
+
+
+@portable_errors
 def _memorize_step(encoded, part, which_pass):
     """One partition's memorize_chunk for every factor still learning (runs on a worker)."""
     factors, states = decode(encoded)
@@ -90,6 +107,7 @@ def _memorize_step(encoded, part, which_pass):
     return encode((factors, states))
 
 
+@portable_errors
 def _summaries(encoded, part, on_na):
     """Small stand-ins for each factor's value on one partition (runs on a worker).
 

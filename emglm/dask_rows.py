@@ -35,6 +35,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
+import patsy
 
 from .data import prepare_data
 from .dask_formula import learn_design, partition_design
@@ -120,7 +121,11 @@ def _build_partition(number, design, part, series, specs, family, missing, formu
     try:
         return _build(design, part, series, specs, family, missing, formulas, widths)
     except (ValueError, TypeError) as exc:  # say where; keep the type the model would raise
-        raise type(exc)(f"partition {number}: {exc}") from None
+        cls = type(exc) if type(exc) in (ValueError, TypeError) else ValueError if isinstance(exc, ValueError) else TypeError
+        err = cls(f"partition {number}: {exc}")
+    except patsy.PatsyError as exc:  # its formula position does not pickle; the message keeps it
+        err = patsy.PatsyError(f"partition {number}: {exc}")
+    raise err  # outside the handlers: no context that might not pickle
 
 
 def _build(design, part, series, specs, family, missing, formulas, widths):

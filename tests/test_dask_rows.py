@@ -12,6 +12,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
+import patsy
 import pytest
 import statsmodels.api as sm
 
@@ -81,6 +82,21 @@ def test_formula_metadata_is_learned_over_all_partitions(client):
     design = learn_design(FORMULA, ddf, **kw)
     parts = [partition_design(design, ddf.get_partition(i).compute())["exog"] for i in range(4)]
     np.testing.assert_allclose(np.vstack(parts), model.exog, atol=1e-12)
+
+
+def test_nested_transforms_declared_levels_and_pandas_categoricals(client):
+    df = frame(seed=10)
+    df["h"] = pd.Categorical(df.g.map({"a": "lo", "b": "hi", "c": "mid"}), categories=["lo", "mid", "hi"])
+    df["flag"] = df.x > 0
+    formula = "y ~ center(standardize(x)) + C(g, levels=['c', 'a', 'b']) + h + flag"
+    ddf = dd.from_pandas(df, npartitions=4)
+    rows = DaskRows.from_formula(formula, ddf)
+    model = EMGLM.from_formula(formula, df, k=1)
+    assert rows.exog_names == model.exog_names  # declared orders kept, not re-sorted
+    np.testing.assert_allclose(np.vstack(gathered(client, rows, lambda r: r.X)), model.exog, atol=1e-12)
+    # an error on a worker reaches the client as patsy's own, with the formula position
+    with pytest.raises(patsy.PatsyError, match=r"name 'nope' is not defined(.|\n)*y ~ nope"):
+        learn_design("y ~ nope", ddf)
 
 
 def test_reduce_adds_sums_on_the_workers_and_the_client_gets_only_sums(client, monkeypatch):
