@@ -141,11 +141,16 @@ def _build(design, part, series, specs, family, missing, formulas, widths):
     if len(keep) == 0:
         rows, d = _empty_rows(widths, grouped), {"n_dropped": 0, "group_labels": pd.Index([])}
     else:
+        # a partition whose weights are all zero is valid (only the total must be positive):
+        # they are checked shifted by one and shifted back exactly
+        w = opts["weights"]
+        shift = w is not None and pd.api.types.is_numeric_dtype(w.dtype) and not (w < 0).any() \
+            and not w.sum() > 0
         with warnings.catch_warnings():  # the client warns once with the total count
             warnings.simplefilter("ignore", DroppedRowsWarning)
             try:
                 d = prepare_data(mats["endog"], mats["exog"], family, offset=opts["offset"],
-                                 exposure=opts["exposure"], weights=opts["weights"],
+                                 exposure=opts["exposure"], weights=w + 1.0 if shift else w,
                                  fixed=mats["fixed"], concomitant=mats["concomitant"],
                                  groups=opts["groups"], missing=missing, k=1)
             except ValueError as exc:
@@ -155,6 +160,8 @@ def _build(design, part, series, specs, family, missing, formulas, widths):
         if d is None:  # every row of this partition had a missing value
             rows, d = _empty_rows(widths, grouped), {"n_dropped": len(keep), "group_labels": pd.Index([])}
         else:
+            if shift:
+                d["weights"] = d["weights"] - 1.0
             Z = d["concomitant"]
             if Z is not None and grouped:
                 Z = _unit_concomitant(Z, d["groups"])
@@ -367,6 +374,8 @@ class DaskRows:
                           DroppedRowsWarning, stacklevel=2)
         if out.n == 0:
             raise ValueError("no rows left after dropping rows with missing or non-finite values")
+        if not out.nobs > 0:
+            raise ValueError("weights sum to zero")
         return out
 
     @staticmethod

@@ -150,11 +150,12 @@ def test_dropped_rows_match_the_in_memory_model(client):
 def test_groups_match_the_in_memory_unit_structure(client):
     df = frame(seed=3)
     df["zg"] = df.id.map(lambda g: np.sin(g))  # a group-level concomitant variable
+    df.loc[200:399, "w"] = 0.0  # a partition with no weight is fine: only the total must be positive
     ddf = dd.from_pandas(df, npartitions=4)  # 200 rows per partition: groups of 4 sit whole
     rows = DaskRows.from_formula("y ~ x", ddf, groups="id", weights=ddf["w"], concomitant="~ zg")
     model = EMGLM.from_formula("y ~ x", df, k=1, groups="id", weights="w", concomitant="~ zg")
     mem = model.rows()
-    assert rows.G == model.n_groups == 200
+    assert rows.G == model.n_groups == 200 and rows.nobs == model.nobs
     tot = rows.reduce(lambda r: r.unit_sum(r.X * r.y[:, None]).T @ r.unit_sum(r.X))
     ref = mem.unit_sum(mem.X * mem.y[:, None]).T @ mem.unit_sum(mem.X)
     np.testing.assert_allclose(tot, ref, rtol=1e-12)
