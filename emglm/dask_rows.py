@@ -397,6 +397,10 @@ class DaskRows:
                 f"groups: {count} group(s) of {what} have rows in more than one partition (e.g. "
                 f"{examples}); every group must sit whole in one partition: {how}")
 
+    def __repr__(self):
+        return (f"DaskRows(n={self.n}, G={self.G}, p={self.p}, npartitions={self.npartitions}, "
+                f"n_dropped={self.n_dropped})")
+
     # ------------------------------------------------------------------ sizes
     @property
     def npartitions(self):
@@ -493,7 +497,10 @@ class DaskRows:
             n = max(1, int(round(frac * self.G)))
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= self.G:
             raise ValueError(f"n must be an integer between 1 and the number of units ({self.G}), got {n!r}")
-        rng = random_state if isinstance(random_state, np.random.Generator) else np.random.default_rng(random_state)
+        if not (random_state is None or isinstance(random_state, (np.random.Generator, int, np.integer))) \
+                or isinstance(random_state, bool):
+            raise TypeError(f"random_state must be None, an integer or a numpy Generator, got {random_state!r}")
+        rng = np.random.default_rng(random_state)
         # units per partition: multivariate hypergeometric, then uniform within each partition,
         # gives every set of n units the same chance
         counts = rng.multivariate_hypergeometric(np.asarray(self.partition_G, dtype=np.int64), int(n))

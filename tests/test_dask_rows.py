@@ -224,6 +224,12 @@ def test_sample_draws_whole_groups_uniformly(client):
     assert s.G == 7
     ids = pd.Series([group_of[y] for y in s.y])
     assert ids.nunique() == 7 and (ids.value_counts() == size[ids.unique()].to_numpy()).all()
+    with pytest.raises(ValueError, match="n must be an integer between 1 and the number of units"):
+        rows.sample(n=rows.G + 1)
+    with pytest.raises(ValueError, match="exactly one of frac and n"):
+        rows.sample(frac=0.1, n=3)
+    with pytest.raises(TypeError, match="random_state"):
+        rows.sample(n=3, random_state="x")
     same = rows.sample(n=7, random_state=3)
     np.testing.assert_array_equal(s.y, same.y)
     everything = rows.sample(frac=1.0, random_state=0)
