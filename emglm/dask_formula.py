@@ -49,6 +49,12 @@ __all__ = ["learn_design", "partition_design", "check_levels", "portable_errors"
 
 _BOX = type(C([0]))  # the type of patsy's C(...) wrapper
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_STRING = re.compile(r"""(['"]).*?\1""")
+
+
+def _names_in(code):
+    """Identifiers of a factor's code, string literals left out (``Treatment('b')``)."""
+    return [m.group(0) for m in _IDENT.finditer(_STRING.sub("", code))]
 
 
 def _one_sided(name, f):
@@ -292,7 +298,7 @@ def check_levels(design, data):
             if fi.type != "categorical" or factor in seen:
                 continue
             seen.add(factor)
-            names = [m.group(0) for m in _IDENT.finditer(factor.name())]
+            names = _names_in(factor.name())
             if names and not any(n in data for n in names):
                 continue  # a response absent from new data: nothing to check
             value = factor.eval(fi.state, data)
@@ -352,7 +358,7 @@ def partition_design(design, part, missing="drop", formulas=None):
         return m
 
     # the response is absent from new data at prediction time
-    response = {m.group(0) for f in design.endog.factor_infos for m in _IDENT.finditer(f.name())}
+    response = {n for f in design.endog.factor_infos for n in _names_in(f.name())}
     y = build(design.endog) if any(n in part.columns for n in response) else None
     X = build(design.exog)
     U = None if design.fixed is None else build(design.fixed).iloc[:, design.fixed_columns]

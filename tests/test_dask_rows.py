@@ -200,6 +200,9 @@ def test_unknown_category_at_prediction_time_names_the_column(client):
     new.loc[[3, 9], "g"] = "d"
     with pytest.raises(ValueError, match=r"column 'g'.*\['d'\] not seen"):
         partition_design(design, new)
+    # a column named like the string inside Treatment('b') does not confuse the message
+    with pytest.raises(ValueError, match=r"^column 'g' \(term \"C\(g, Treatment\('b'\)\)\"\)"):
+        partition_design(design, new.assign(b=1.0))
     with pytest.raises(ValueError, match=r"partition \d: column 'g'.*\['d'\] not seen"):
         DaskRows.from_formula(FORMULA, dd.from_pandas(new, npartitions=2), design=design)
     # known levels only: the learned design (whole-frame mean, knots) is applied unchanged
