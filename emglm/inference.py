@@ -12,8 +12,12 @@ shared coefficients, log dispersions, multinomial logits of the mixing proportio
   symmetrised (2 * dim E-steps; no n x dim matrix is formed).
 * :func:`outer_product` is ``sum_u w_u s_u s_u'`` over units (rows, or groups), accumulated
   over blocks of rows.
+* :func:`cluster_outer_product` is ``sum_c s_c s_c'`` over clusters, ``s_c`` the sum of
+  the (frequency-weighted) unit scores of cluster c.
 * :func:`covariance` combines them for ``cov_type`` "oim", "opg", "robust" (sandwich
-  ``I^-1 B I^-1``) or "none".
+  ``I^-1 B I^-1``), "cluster" (the sandwich with the cluster outer product and the
+  small-sample factor of statsmodels) or "none". The bootstrap covariance
+  (``cov_type="bootstrap"``) is in :mod:`emglm.bootstrap`.
 
 References: Louis (1982) for the observed information of EM problems; Fisher's identity
 for the score (McLachlan and Peel 2000, sec. 2.15).
@@ -25,27 +29,14 @@ import warnings
 
 import numpy as np
 
+from .cov_options import COV_TYPES, check_cov_kwds, check_cov_type  # noqa: F401 (re-exported)
 from .warnings import DegenerateComponentWarning
 
-__all__ = ["COV_TYPES", "check_cov_type", "total_score", "unit_scores", "outer_product",
-           "observed_information", "covariance"]
+__all__ = ["COV_TYPES", "check_cov_type", "check_cov_kwds", "total_score", "unit_scores",
+           "outer_product", "cluster_outer_product", "observed_information", "covariance"]
 
-COV_TYPES = ("oim", "opg", "robust", "none")
 
 _BLOCK = 65536  # rows per block when accumulating outer products
-
-
-def check_cov_type(cov_type):
-    """Validate ``cov_type`` (raised before any fitting work).
-
-    Examples
-    --------
-    >>> check_cov_type("robust")
-    'robust'
-    """
-    if not isinstance(cov_type, str) or cov_type not in COV_TYPES:
-        raise ValueError(f"cov_type must be one of {COV_TYPES}, got {cov_type!r}")
-    return cov_type
 
 
 # ---------------------------------------------------------------------- score pieces
@@ -204,6 +195,42 @@ def outer_product(engine, theta):
     return out
 
 
+def cluster_outer_product(engine, theta, codes):
+    """Outer product of cluster scores ``sum_c s_c s_c'`` and the number of clusters.
+
+    ``s_c`` is the sum of the frequency-weighted scores of the rows (or of the model's
+    groups, which must each lie in one cluster) of cluster ``c``; ``codes`` gives each
+    row's cluster, 0..C-1. Rows are taken in blocks.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from emglm import EMGLM
+    >>> rng = np.random.default_rng(1)
+    >>> y = rng.normal(np.where(rng.random(200) < 0.5, -2.0, 2.0))
+    >>> res = EMGLM(y, np.ones((200, 1)), k=2).fit()
+    >>> B, C = cluster_outer_product(res.mixture, res.theta, np.arange(200) // 4)
+    >>> B.shape, C
+    ((5, 5), 50)
+    """
+    codes = np.asarray(codes, dtype=np.int64)
+    C = int(codes.max()) + 1
+    es, pieces, R = _pieces(engine, theta)
+    if engine.groups is not None:
+        Sg = _group_scores(engine, pieces, R)  # group scores carry the weights
+        gcl = np.zeros(engine.G, dtype=np.int64)
+        gcl[engine.groups] = codes
+        Sc = np.zeros((C, Sg.shape[1]))
+        np.add.at(Sc, gcl, Sg)
+        return Sc.T @ Sc, C
+    Sc = np.zeros((C, engine.size))
+    for start in range(0, engine.n, _BLOCK):
+        rows = slice(start, min(start + _BLOCK, engine.n))
+        Sb = _score_columns(engine, pieces, R, rows) * engine.w[rows][:, None]
+        np.add.at(Sc, codes[rows], Sb)
+    return Sc.T @ Sc, C
+
+
 def observed_information(engine, theta, opg=None, rel_step=None):
     """Minus the Hessian of the observed-data llf: central differences of the analytic score.
 
@@ -244,13 +271,87 @@ def observed_information(engine, theta, opg=None, rel_step=None):
     return -0.5 * (J + J.T)
 
 
+def _eigh(A):
+    """Eigen-decomposition of a symmetric matrix, or None when LAPACK cannot converge.
+
+    The matrix is first scaled to unit diagonal (where the diagonal is positive): information
+    matrices mix coefficients and log dispersions on very different scales, and the
+    scaled problem is the better conditioned one. Returns ``(vals, vecs, d)`` with
+    ``A = D^-1/2 (vecs diag(vals) vecs') D^-1/2``, ``d`` the scaling.
+    """
+    diag = np.diag(A)
+    d = np.where(diag > 0, diag, 1.0)
+    s = 1.0 / np.sqrt(d)
+    As = A * s[:, None] * s[None, :]
+    for solver in (np.linalg.eigh, _scipy_eigh):
+        try:
+            vals, vecs = solver(As)
+        except (np.linalg.LinAlgError, ValueError):
+            continue
+        if np.all(np.isfinite(vals)) and np.all(np.isfinite(vecs)):
+            return vals, vecs, d
+    return None
+
+
+def _scipy_eigh(A):
+    from scipy import linalg
+
+    return linalg.eigh(A, driver="evr")
+
+
 def _inverse(info, what="observed information"):
-    """Inverse of a symmetric information matrix; pseudo-inverse (with a warning) if singular."""
-    vals, vecs = np.linalg.eigh(info)
+    """Inverse of a symmetric information matrix; never raises.
+
+    * positive definite: the inverse;
+    * singular or indefinite: a pseudo-inverse (DegenerateComponentWarning);
+    * entries that are not finite: the parameters in those rows get NaN variances and
+      covariances; the others come from the finite block (i.e. as if those parameters
+      were known) (DegenerateComponentWarning naming how many);
+    * an eigen-decomposition that fails: all NaN (DegenerateComponentWarning saying why).
+
+    Returns ``(inverse, positive_definite)``.
+
+    Examples
+    --------
+    >>> import numpy as np, warnings
+    >>> A = np.array([[2.0, 0.5, 0.0], [0.5, 1.0, np.nan], [0.0, np.nan, 1.0]])
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     inv, ok = _inverse(A)
+    >>> np.isnan(np.diag(inv)).tolist(), ok
+    ([False, True, True], False)
+    """
+    info = np.asarray(info, dtype=float)
+    dim = info.shape[0]
+    out = np.full((dim, dim), np.nan)
+    bad = ~np.all(np.isfinite(info), axis=0) | ~np.all(np.isfinite(info), axis=1)
+    good = ~bad
+    if bad.any():
+        warnings.warn(
+            f"the {what} has non-finite entries for {int(bad.sum())} of {dim} parameter(s) "
+            "(a component collapsed onto identical responses or emptied, so its derivatives "
+            "overflow); their standard errors are NaN, and the others treat them as known",
+            DegenerateComponentWarning, stacklevel=4,
+        )
+        if not good.any():
+            return out, False
+    sub = info[np.ix_(good, good)]
+    eig = _eigh(sub)
+    if eig is None:
+        warnings.warn(
+            f"the eigen-decomposition of the {what} did not converge (the matrix is too badly "
+            "conditioned: a near-degenerate fit); standard errors are NaN",
+            DegenerateComponentWarning, stacklevel=4,
+        )
+        return out, False
+    vals, vecs, d = eig
+    s = 1.0 / np.sqrt(d)
     top = np.max(np.abs(vals)) if vals.size else 0.0
-    tol = top * info.shape[0] * np.finfo(float).eps * 10
+    tol = top * sub.shape[0] * np.finfo(float).eps * 10
     if vals.size and np.min(vals) > tol:
-        return (vecs / vals) @ vecs.T, True
+        inv = (vecs / vals) @ vecs.T
+        out[np.ix_(good, good)] = inv * s[:, None] * s[None, :]
+        return out, not bad.any()
     warnings.warn(
         f"the {what} is not positive definite (smallest eigenvalue {np.min(vals):.3g}): a "
         "parameter is on or near the boundary (an empty or degenerate component, a proportion "
@@ -260,19 +361,27 @@ def _inverse(info, what="observed information"):
     )
     keep = vals > tol
     inv = (vecs[:, keep] / vals[keep]) @ vecs[:, keep].T
-    return inv, False
+    out[np.ix_(good, good)] = inv * s[:, None] * s[None, :]
+    return out, False
 
 
-def covariance(engine, theta, cov_type="oim"):
+def covariance(engine, theta, cov_type="oim", cov_kwds=None):
     """Covariance of the flat ``theta`` (log dispersions, logits) and its ingredients.
 
     Parameters
     ----------
-    engine : MixtureEngine
+    engine : Mixture
     theta : ndarray
-    cov_type : {"oim", "opg", "robust", "none"}
+    cov_type : {"oim", "opg", "robust", "cluster", "none"}
         Inverse observed information; inverse outer product of unit scores; the sandwich
-        ``I^-1 B I^-1``; or no covariance (a NaN matrix).
+        ``I^-1 B I^-1``; the cluster sandwich ``c I^-1 B_C I^-1`` with ``B_C`` the outer
+        product of cluster scores (:func:`cluster_outer_product`) and, as statsmodels'
+        ``cov_type="cluster"`` with ``use_correction=True``, ``c = C/(C-1) (N-1)/(N-K)``
+        (C clusters, N units scored, rows or the model's groups, K = ``theta.size``); or no
+        covariance (a NaN matrix).
+    cov_kwds : dict, optional
+        For ``"cluster"``: the output of :func:`check_cov_kwds` (``codes``,
+        ``use_correction``).
 
     Returns
     -------
@@ -290,6 +399,8 @@ def covariance(engine, theta, cov_type="oim"):
     (5, 5)
     """
     check_cov_type(cov_type)
+    if cov_type == "bootstrap":
+        raise ValueError("cov_type='bootstrap' is computed by emglm.bootstrap.bootstrap_covariance")
     dim = engine.size
     if cov_type == "none":
         return dict(cov=np.full((dim, dim), np.nan), oim=None, opg=None, positive_definite=None)
@@ -299,5 +410,18 @@ def covariance(engine, theta, cov_type="oim"):
         return dict(cov=cov, oim=None, opg=opg, positive_definite=pd_ok)
     info = observed_information(engine, theta, opg=opg)
     inv, pd_ok = _inverse(info)
-    cov = inv if cov_type == "oim" else inv @ opg @ inv
-    return dict(cov=0.5 * (cov + cov.T), oim=info, opg=opg, positive_definite=pd_ok)
+    out = dict(oim=info, opg=opg, positive_definite=pd_ok)
+    if cov_type == "cluster":
+        kw = cov_kwds or {}
+        if kw.get("codes") is None:
+            raise ValueError("cov_kwds: cov_type='cluster' needs the cluster codes (see check_cov_kwds)")
+        Bc, C = cluster_outer_product(engine, theta, kw["codes"])
+        cov = inv @ Bc @ inv
+        N = engine.G  # units scored: rows, or the model's groups
+        factor = C / (C - 1.0) * (N - 1.0) / (N - dim) if kw.get("use_correction", True) else 1.0
+        cov = cov * factor
+        out.update(n_clusters=C, correction=factor)
+    else:
+        cov = inv if cov_type == "oim" else inv @ opg @ inv
+    out["cov"] = 0.5 * (cov + cov.T)
+    return out
