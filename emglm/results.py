@@ -558,7 +558,7 @@ class EMGLMResults(ResidualsMixin, MixingParamsMixin, PostEstimation):
         >>> emglm.load(buf).params.equals(res.params)
         True
         """
-        from .io import save
+        from .results_state import save
 
         save(self, fname, remove_data=remove_data)
 
