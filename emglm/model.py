@@ -91,16 +91,26 @@ class EMGLM:
         self.formula = kwargs.pop("formula", None)
         #: the formula's design (rebuilds the matrices on new data), None for arrays
         self.design = kwargs.pop("design", None)
-        if self.design is not None:
+        names = kwargs.pop("names", {})
+        extra = kwargs.pop("extra", None)
+        from .families import is_component_family
+
+        if is_component_family(family):
+            # a categorical response becomes codes; the family may come back knowing its levels
+            endog, family = family.prepare_endog(endog, None if self.design is None else self.design.endog)
+            if isinstance(endog, pd.Series) and names.get("endog") and len(names["endog"]) > 1:
+                names = dict(names, endog=[str(endog.name)])
+            if extra is None:
+                extra = family.extra_data()
+        elif self.design is not None:
             from .data import check_numeric_response
 
             check_numeric_response(self.design.endog)  # before patsy's indicator columns confuse
-        names = kwargs.pop("names", {})
         if kwargs:
             raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(kwargs))}")
         d = prepare_data(endog, exog, family, offset=offset, exposure=exposure, weights=weights,
                          fixed=fixed, concomitant=concomitant, groups=groups, missing=missing,
-                         k=k, exog_names=names.get("exog"), endog_names=names.get("endog"))
+                         k=k, exog_names=names.get("exog"), endog_names=names.get("endog"), extra=extra)
         self.family = family
         self.k = int(k)
         self.mixing = mixing
@@ -126,6 +136,8 @@ class EMGLM:
         self.group_labels = d["group_labels"]
         self.n_dropped = d["n_dropped"]
         self.concomitant_exog = d["concomitant"]  # row level
+        #: per-row data a component family asked for (``extra_data``), after row dropping
+        self.extra = d["extra"]
         self._check_domain()
         self.nobs = float(self.freq_weights.sum())
         self.n_groups = None if self.group_codes is None else len(self.group_labels)
@@ -167,7 +179,7 @@ class EMGLM:
         from .families import FamilyAdapter, is_component_family
 
         if is_component_family(self.family):
-            self.family.check_endog(self.endog, self.endog_name)
+            self.family.check_data(self.endog, self.extra, self.endog_name)
             return
         FamilyAdapter(self.family, self.endog, self.trials).check_endog(self.endog_name)
         from .data import check_finite_density
@@ -249,7 +261,8 @@ class EMGLM:
 
         return Rows(self.endog, self.exog, self.offset, self.freq_weights, self.trials,
                     fixed=self.fixed_exog, concomitant=self.unit_concomitant() if concomitant else None,
-                    groups=self.group_codes, n_jobs=getattr(self, "n_jobs", 1))
+                    groups=self.group_codes, n_jobs=getattr(self, "n_jobs", 1),
+                    extra=getattr(self, "extra", None), exog_names=self.exog_names)
 
     def dispersion_floor(self):
         """Dispersion floor against collapsing components (:mod:`emglm.degenerate`), or None."""
