@@ -24,14 +24,15 @@ import abc
 
 import numpy as np
 
-from ..mixture.component import ComponentFamily, SimpleComponent, wq_block
+from ..mixture.component import ComponentFamily, Evaluation, SimpleComponent, wq_block
 
 __all__ = ["NewtonComponent", "LinearScaleComponent", "ResponseFamily", "newton_maximize",
            "design_names"]
 
-#: Newton steps of one M-step (a generalised M-step: each step raises the weighted
-#: log-likelihood; the EM iterations do the rest)
-MSTEP_NEWTON = 3
+#: Newton steps of one M-step (a generalised M-step: the step raises the weighted
+#: log-likelihood; the EM iterations do the rest, and near the optimum one Newton step is
+#: almost the exact M-step)
+MSTEP_NEWTON = 1
 
 
 def design_names(rows, cols=None):
@@ -48,12 +49,12 @@ def design_names(rows, cols=None):
     return [names[i] for i in (range(rows.p) if cols is None else cols)]
 
 
-def newton_maximize(fun, grad_hess, x0, maxiter=100, tol=1e-10):
+def newton_maximize(fun, grad_hess, x0, maxiter=100, tol=1e-10, f0=None):
     """Maximise ``fun`` by Newton's method with step halving, from ``x0``.
 
     ``grad_hess(x)`` returns the gradient and Hessian; a Hessian that is not negative
     definite is shifted (Levenberg) until it is. A step is accepted only when ``fun`` does
-    not decrease, so the result is never worse than ``x0``.
+    not decrease, so the result is never worse than ``x0`` (``f0``: ``fun(x0)`` when known).
 
     Examples
     --------
@@ -64,7 +65,7 @@ def newton_maximize(fun, grad_hess, x0, maxiter=100, tol=1e-10):
     [3.0, 3.0]
     """
     x = np.array(x0, dtype=float)
-    f0 = fun(x)
+    f0 = fun(x) if f0 is None else f0
     for _ in range(maxiter):
         g, H = grad_hess(x)
         if not np.all(np.isfinite(g)) or not np.all(np.isfinite(H)):
@@ -130,27 +131,37 @@ class NewtonComponent(SimpleComponent):
         return 0.5 * (H + H.T)
 
     def _weighted(self, weights, rows):
-        fun = lambda b: float(weights @ self.logpdf_class(b, rows))  # noqa: E731
+        last = {}
+
+        def fun(b):
+            lp = self.logpdf_class(b, rows)
+            last["x"], last["lp"] = b.copy(), lp
+            return wq_block(weights[None, :], lp[None, :])
 
         def grad_hess(b):
             return weights @ self.loglike_grad(b, rows)[1], self.hessian(b, weights, rows)
 
-        return fun, grad_hess
+        return fun, grad_hess, last
 
     def fit_class(self, weights, rows, start=None, maxiter=100):
         x0 = self.start_class(weights, rows) if start is None else np.asarray(start, dtype=float)
-        fun, gh = self._weighted(weights, rows)
+        fun, gh, _ = self._weighted(weights, rows)
         return newton_maximize(fun, gh, x0, maxiter=maxiter)
 
     def mstep(self, params, weights, ev, rows, q0=None):
         P = self._split(params).copy()
+        L = np.array(ev.logpdf, dtype=float, copy=True)
         for j in range(self.n_classes):
-            old = wq_block(weights[j:j + 1], ev.logpdf[j:j + 1])
-            cand = self.fit_class(weights[j], rows, start=P[j], maxiter=MSTEP_NEWTON)
-            new = wq_block(weights[j:j + 1], self.logpdf_class(cand, rows)[None, :])
-            if np.all(np.isfinite(cand)) and new >= old:
-                P[j] = cand
-        return P.ravel(), None
+            fun, gh, last = self._weighted(weights[j], rows)
+            f0 = wq_block(weights[j:j + 1], ev.logpdf[j:j + 1])
+            cand = newton_maximize(fun, gh, P[j], maxiter=MSTEP_NEWTON, f0=f0)
+            if np.all(np.isfinite(cand)) and not np.array_equal(cand, P[j]):
+                lp = last["lp"] if np.array_equal(last.get("x"), cand) else self.logpdf_class(cand, rows)
+                if wq_block(weights[j:j + 1], lp[None, :]) >= f0:
+                    P[j], L[j] = cand, lp
+        new = P.ravel()
+        # the log-densities at the new parameters, for the next E-step to reuse
+        return new, Evaluation(L, new.tobytes())
 
     def score_rows(self, params, ev, weights, rows):
         P = self._split(params)

@@ -10,7 +10,7 @@ increments ``log_dcut2 = log(c_2 - c_1)``..., unconstrained and in statsmodels' 
 from __future__ import annotations
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from .base import NewtonComponent, design_names
 from .categorical import CategoricalFamily
@@ -26,13 +26,25 @@ class _Logistic:
         e = special.expit(x)
         return e * (1.0 - e)
 
+    @staticmethod
+    def dpdf(x):
+        e = special.expit(x)
+        return e * (1.0 - e) * (1.0 - 2.0 * e)
+
     ppf = staticmethod(special.logit)
 
 
 class _Probit:
     cdf = staticmethod(special.ndtr)
-    pdf = staticmethod(stats.norm.pdf)
     ppf = staticmethod(special.ndtri)
+
+    @staticmethod
+    def pdf(x):
+        return np.exp(-0.5 * x * x) / np.sqrt(2 * np.pi)
+
+    @staticmethod
+    def dpdf(x):
+        return -x * np.exp(-0.5 * x * x) / np.sqrt(2 * np.pi)
 
 
 class OrderedComponent(NewtonComponent):
@@ -64,8 +76,60 @@ class OrderedComponent(NewtonComponent):
     def _bounds(self, params, rows):
         eta = self._X(rows) @ params[:self.p] + rows.offset
         c = np.r_[-np.inf, self.cutpoints(params), np.inf]
-        j = rows.y.astype(int)
+        j = self._codes(rows)
         return eta, c[j + 1] - eta, c[j] - eta, j
+
+    def _codes(self, rows):
+        if getattr(self, "_ycache", (None,))[0] is not rows.y:
+            self._ycache = (rows.y, rows.y.astype(np.intp))
+        return self._ycache[1]
+
+    def _cut_jacobian(self, params):
+        """d cuts / d (cut1, log increments), and the exp(u) of the increments."""
+        J = self.J
+        Jac = np.zeros((J - 1, J - 1))
+        Jac[:, 0] = 1.0
+        e = np.exp(np.asarray(params, dtype=float)[self.p + 1:])
+        for l in range(1, J - 1):
+            Jac[l:, l] = e[l - 1]
+        return Jac, e
+
+    def hessian(self, params, weights, rows):
+        """Analytic Hessian of the weighted log-likelihood (in beta, cut1, log increments)."""
+        params = np.asarray(params, dtype=float)
+        eta, a, b, j = self._bounds(params, rows)
+        lk, J, p = self.link, self.J, self.p
+        with np.errstate(all="ignore"):
+            F = lk.cdf
+            P = np.where(b > 0, F(-b) - F(-a), F(a) - F(b))
+            fin_a, fin_b = np.isfinite(a), np.isfinite(b)
+            fa, fb = np.where(fin_a, lk.pdf(a), 0.0), np.where(fin_b, lk.pdf(b), 0.0)
+            ga, gb = np.where(fin_a, lk.dpdf(a), 0.0), np.where(fin_b, lk.dpdf(b), 0.0)
+            La, Lb = fa / P, -fb / P
+            Laa, Lbb, Lab = ga / P - La ** 2, -gb / P - Lb ** 2, -La * Lb
+        X = self._X(rows)
+        up, lo = j < J - 1, j > 0
+        H = np.zeros((p + J - 1, p + J - 1))
+        H[:p, :p] = (X * (weights * (Laa + 2 * Lab + Lbb))[:, None]).T @ X
+        # one indicator column per cut point for the upper and the lower bound of each row
+        Iu = np.zeros((rows.n, J - 1))
+        Il = np.zeros((rows.n, J - 1))
+        r = np.arange(rows.n)
+        Iu[r[up], j[up]] = 1.0
+        Il[r[lo], j[lo] - 1] = 1.0
+        Hbc = -X.T @ (Iu * (weights * (Laa + Lab))[:, None] + Il * (weights * (Lab + Lbb))[:, None])
+        Hcc = (Iu.T * (weights * Laa)) @ Iu + (Il.T * (weights * Lbb)) @ Il
+        cross = (Iu.T * (weights * Lab)) @ Il
+        Hcc += cross + cross.T
+        gc = Iu.T @ (weights * La) + Il.T @ (weights * Lb)
+        Jac, e = self._cut_jacobian(params)
+        H[:p, p:] = Hbc @ Jac
+        H[p:, :p] = H[:p, p:].T
+        Hu = Jac.T @ Hcc @ Jac
+        for l in range(1, J - 1):  # d2 c_m / d u_l^2 = exp(u_l) for m >= l
+            Hu[l, l] += e[l - 1] * gc[l:].sum()
+        H[p:, p:] = Hu
+        return H
 
     def loglike_grad(self, params, rows, grad=True):
         params = np.asarray(params, dtype=float)
@@ -88,16 +152,11 @@ class OrderedComponent(NewtonComponent):
             Gc[r[up], j[up]] += fa[up] / P[up]
             Gc[r[lo], j[lo] - 1] -= fb[lo] / P[lo]
         # chain rule to (cut1, log increments): c_m = cut1 + sum_{l <= m} exp(u_l)
-        Jac = np.zeros((J - 1, J - 1))
-        Jac[:, 0] = 1.0
-        e = np.exp(params[self.p + 1:])
-        for l in range(1, J - 1):
-            Jac[l:, l] = e[l - 1]
-        G[:, self.p:] = Gc @ Jac
+        G[:, self.p:] = Gc @ self._cut_jacobian(params)[0]
         return ll, G
 
     def start_class(self, weights, rows):
-        counts = np.bincount(rows.y.astype(int), weights=weights, minlength=self.J)[:self.J] + 0.5
+        counts = np.bincount(self._codes(rows), weights=weights, minlength=self.J)[:self.J] + 0.5
         cum = np.cumsum(counts)[:-1] / counts.sum()
         c = self.link.ppf(cum)
         return np.r_[np.zeros(self.p), c[0], np.log(np.maximum(np.diff(c), 1e-3))]
@@ -121,7 +180,7 @@ class OrderedComponent(NewtonComponent):
         return (self.mean(params, rows) @ rows.w) / rows.w.sum()
 
     def cdf(self, params, rows):
-        j = rows.y.astype(int)
+        j = self._codes(rows)
         F, Fm = [], []
         for p in self._split(params):
             cum = np.cumsum(self.prob_class(p, rows), axis=1)
