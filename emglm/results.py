@@ -434,6 +434,9 @@ class EMGLMResults(ResidualsMixin, MixingParamsMixin):
             ``"posterior"``: (n, K) posterior (same condition); ``"class"``: the most
             probable class, a categorical Series (posterior when the response is given,
             prior otherwise).
+            For components from :mod:`emglm.components` the means are each model's own
+            (see :mod:`emglm.prediction_component`) and ``"prob"`` gives the mixture's
+            category probabilities (ordinal and multinomial components).
         offset, exposure : array_like or column name, optional
             For new data; as in statsmodels they default to none (zero offset) when ``exog``
             is given, and to the model's own on the training rows.
@@ -467,7 +470,10 @@ class EMGLMResults(ResidualsMixin, MixingParamsMixin):
         >>> bool(np.allclose(res.predict(which="pooled"), res.fittedvalues))
         True
         """
-        from .prediction import predict
+        if self.mixture.glm is None:  # components that are not GLMs answer for themselves
+            from .prediction_component import predict_component as predict
+        else:
+            from .prediction import predict
 
         return predict(self, exog, which, offset, exposure, endog=endog, fixed=fixed,
                        concomitant=concomitant, groups=groups)

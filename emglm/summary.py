@@ -103,11 +103,15 @@ def build_summary(res, alpha=0.05, title=None):
     smry = MixtureSummary()
     smry.add_table_2cols(res, gleft=gleft, gright=gright, yname=m.endog_name,
                          xname=list(m.exog_names),
-                         title=title or f"Finite mixture of {m.family_name} GLMs (EM)")
+                         title=title or f"Finite mixture of {m.family_name} "
+                         f"{'GLMs' if res.mixture.glm is not None else 'components'} (EM)")
     prop = res.proportions
+    glm = res.mixture.glm is not None
     for c in comps[:k]:
-        rows = [(c, t) for t in m.exog_names]
-        smry.tables.append(_coef_table(res, rows, m.exog_names, alpha,
+        # a GLM's table shows its design terms; other components all their own parameters
+        terms = list(m.exog_names) if glm else [t for o, t in res.params_flat.index if o == c]
+        rows = [(c, t) for t in terms]
+        smry.tables.append(_coef_table(res, rows, terms, alpha,
                                        f"Component {c} (proportion {prop[c]:.4g})"))
     if m.fixed_names:
         rows = [("shared", t) for t in m.fixed_names]
