@@ -100,33 +100,41 @@ class CensoredLocationScale(LinearScaleComponent):
         """``(v, kind)``: the value at which each row is evaluated and its kind (EXACT...)."""
         raise NotImplementedError
 
+    def _cens(self, rows):
+        """``(v, kind, right rows, left rows)`` of ``rows``, kept for the last rows seen."""
+        memo = getattr(self, "_cens_memo", None)
+        if memo is None or memo[0] is not rows:
+            v, kind = self.censoring(rows)
+            memo = (rows, v, kind, np.flatnonzero(kind == RIGHT), np.flatnonzero(kind == LEFT))
+            self._cens_memo = memo
+        return memo[1:]
+
     def row_derivs(self, eta, s, rows, grad=True):
-        v, kind = self.censoring(rows)
+        v, kind, right, left = self._cens(rows)
         ls = 0.0 if self.fixed_scale else s[0]
         sigma = np.exp(ls)
         z = (v - eta) / sigma
         D = self.dist
         lpdf = D.logpdf(z)
-        ll = np.where(kind == EXACT, lpdf - ls, 0.0)
-        right, left = kind == RIGHT, kind == LEFT
-        if right.any():
-            ll = np.where(right, D.logsf(z), ll)
-        if left.any():
-            ll = np.where(left, D.logcdf(z), ll)
+        exact = kind == EXACT
+        ll = lpdf - ls
+        # tail probabilities only where a row is censored (they cost most)
+        lsf = D.logsf(z[right])
+        lcdf = D.logcdf(z[left])
+        ll[right] = lsf
+        ll[left] = lcdf
         if self.log_time:
-            ll = ll - np.where(kind == EXACT, v, 0.0)  # density of t = exp(v): 1/t
+            ll -= np.where(exact, v, 0.0)  # density of t = exp(v): 1/t
         if not grad:
             return ll, None
         # d ll / d z for each kind; the hazard-type ratios in log space
-        dz = np.where(kind == EXACT, D.dlogpdf(z), 0.0)
-        if right.any():
-            dz = np.where(right, -np.exp(lpdf - D.logsf(z)), dz)
-        if left.any():
-            dz = np.where(left, np.exp(lpdf - D.logcdf(z)), dz)
+        dz = D.dlogpdf(z)
+        dz[right] = -np.exp(lpdf[right] - lsf)
+        dz[left] = np.exp(lpdf[left] - lcdf)
         d_eta = -dz / sigma
         if self.fixed_scale:
             return ll, d_eta[:, None]
-        d_ls = -z * dz - (kind == EXACT)
+        d_ls = -z * dz - exact
         return ll, np.column_stack([d_eta, d_ls])
 
     def start_class(self, weights, rows):
