@@ -165,7 +165,10 @@ def build_from_formula(cls, formula, data, k, family=None, offset=None, exposure
     extra = {name: _column_or_array(name, v, data) for name, v in
              (("offset", offset), ("exposure", exposure), ("weights", weights), ("groups", groups))}
     # per-row data a component family asks for (a censoring status, bounds), by column name
-    wanted = family.extra_data() if callable(getattr(family, "extra_data", None)) else {}
+    from .percomponent import family_list_extra, is_family_list
+
+    wanted = (family_list_extra(family) if is_family_list(family)
+              else family.extra_data() if callable(getattr(family, "extra_data", None)) else {})
     comp_extra = {name: _column_or_array(name, v, data) for name, v in wanted.items()}
 
     keep = pieces[0]

@@ -39,8 +39,11 @@ class EMGLM:
         Component design matrix (n, p), including an intercept column if wanted.
     k : int
         Number of GLM components.
-    family : statsmodels family instance
-        Default ``sm.families.Gaussian()``.
+    family : statsmodels family instance, ComponentFamily, or a list of them
+        Default ``sm.families.Gaussian()``. A :class:`~emglm.mixture.ComponentFamily` (such
+        as those of :mod:`emglm.components`: ordinal, multinomial, Tobit, truncated counts,
+        beta, survival) makes every component that model; a list of ``k`` families gives
+        each component its own model, in the order given (:mod:`emglm.percomponent`).
     offset, exposure : array_like, optional
         As in statsmodels GLM (``log(exposure)`` is added to the offset).
     weights : array_like, optional
@@ -81,6 +84,10 @@ class EMGLM:
                  point_mass=None, scale="component", **kwargs):
         family = sm.families.Gaussian() if family is None else family
         check_k(k)
+        from .percomponent import check_family_list, family_list_extra, is_family_list
+
+        if is_family_list(family):  # a model per component
+            family = check_family_list(family, k, fixed)
         if mixing not in MIXING_MODES:
             raise ValueError(f"mixing must be one of {MIXING_MODES}, got {mixing!r}")
         if scale not in SCALE_MODES:
@@ -102,13 +109,15 @@ class EMGLM:
                 names = dict(names, endog=[str(endog.name)])
             if extra is None:
                 extra = family.extra_data()
+        elif is_family_list(family):
+            extra = family_list_extra(family) if extra is None else extra
         elif self.design is not None:
             from .data import check_numeric_response
 
             check_numeric_response(self.design.endog)  # before patsy's indicator columns confuse
         if kwargs:
             raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(kwargs))}")
-        d = prepare_data(endog, exog, family, offset=offset, exposure=exposure, weights=weights,
+        d = prepare_data(endog, exog, family[0] if is_family_list(family) else family, offset=offset, exposure=exposure, weights=weights,
                          fixed=fixed, concomitant=concomitant, groups=groups, missing=missing,
                          k=k, exog_names=names.get("exog"), endog_names=names.get("endog"), extra=extra)
         self.family = family
@@ -181,6 +190,12 @@ class EMGLM:
         if is_component_family(self.family):
             self.family.check_data(self.endog, self.extra, self.endog_name)
             return
+        from .percomponent import check_family_list_data, is_family_list
+
+        if is_family_list(self.family):
+            check_family_list_data(self.family, self.endog, self.trials, self.freq_weights, self.extra,
+                                   self.offset, self.endog_name)
+            return
         FamilyAdapter(self.family, self.endog, self.trials).check_endog(self.endog_name)
         from .data import check_finite_density
 
@@ -189,7 +204,9 @@ class EMGLM:
 
     @property
     def family_name(self):
-        return family_name(self.family)
+        from .percomponent import family_list_name, is_family_list
+
+        return family_list_name(self.family) if is_family_list(self.family) else family_name(self.family)
 
     @property
     def component_names(self):
@@ -245,7 +262,11 @@ class EMGLM:
         k = self.k if k is None else int(k)
         pm = self.point_mass if point_mass == "model" else point_mass
         floor = self.dispersion_floor() if var_floor is None else var_floor
-        if is_component_family(self.family):
+        from .percomponent import is_family_list, make_components
+
+        if is_family_list(self.family):
+            comps = make_components(self.family, rows, k, scale=self.scale_mode)
+        elif is_component_family(self.family):
             comps = [self.family.make_component(rows, k, scale=self.scale_mode, var_floor=floor)]
         else:
             comps = [GLMComponent(self.family, rows, k, scale=self.scale_mode, var_floor=floor)]
@@ -268,7 +289,9 @@ class EMGLM:
         """Dispersion floor against collapsing components (:mod:`emglm.degenerate`), or None."""
         from .families import FamilyAdapter, is_component_family
 
-        if is_component_family(self.family):
+        from .percomponent import is_family_list
+
+        if is_component_family(self.family) or is_family_list(self.family):
             return None
         if getattr(self, "_var_floor_value", None) is None:
             from .degenerate import dispersion_floor
@@ -342,6 +365,11 @@ class EMGLM:
         if kwargs:
             raise TypeError(f"fit() got unexpected keyword argument(s): {', '.join(sorted(kwargs))}")
         min_proportion = check_min_proportion(min_proportion)
+        from .percomponent import is_family_list
+
+        if min_proportion is not None and is_family_list(self.family):
+            raise ValueError("min_proportion: components cannot be removed from a model with a family per "
+                             "component (each component is its own model)")
         from .parallel import check_n_jobs
 
         n_jobs = check_n_jobs(n_jobs)

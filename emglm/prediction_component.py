@@ -65,14 +65,15 @@ def predict_component(res, exog=None, which="mean", offset=None, exposure=None, 
         lab = np.asarray(res.component_names, dtype=object)[np.argmax(T, axis=1)]
         return pd.Series(pd.Categorical(lab, categories=res.component_names), index=idx, name="class")
     if which == "prob":
-        if not callable(getattr(comp, "prob", None)):
+        if not callable(getattr(comp, "prob", None)) or len(mix.regression) > 1:
             raise ValueError(f"which='prob' is for categorical components; {res.model.family_name} has none")
         P = comp.prob(params, rows)  # (k, n, J)
         pk = prior[:, :k]
         out = np.einsum("nk,knj->nj", pk / pk.sum(axis=1, keepdims=True), P)
         return pd.DataFrame(out, index=idx, columns=comp.family.level_names(comp.J))
     try:
-        M = comp.mean(params, rows).T  # (n, k)
+        M = np.vstack([c.mean(p, rows) for c, p in zip(mix.components, mix.component_params(res.theta))
+                       if c.is_regression]).T  # (n, k)
     except NotImplementedError:
         raise ValueError(f"{res.model.family_name} components have no mean; "
                          "use which='prob' for category probabilities") from None

@@ -114,10 +114,25 @@ class EMGLMResults(ResidualsMixin, MixingParamsMixin):
     @property
     def _coef_table(self):
         mix = self.mixture
-        names, vals = mix.components[0].coef_table(mix.component_params(self.theta)[0])
-        if names is None:  # a GLM: its design's terms, then shared terms
-            names = list(self.model.exog_names) + list(self.model.fixed_names)
-        return list(names), vals
+        tables = []
+        for c, p in zip(mix.components, mix.component_params(self.theta)):
+            if not c.is_regression:
+                continue
+            names, vals = c.coef_table(p)
+            if names is None:  # a GLM: its design's terms, then shared terms
+                names = list(self.model.exog_names) + list(self.model.fixed_names)
+            tables.append((list(names), vals))
+        if len(tables) == 1:
+            return tables[0]
+        # a model per component: the union of their rows (NaN where a model has no such term)
+        union = list(dict.fromkeys(nm for names, _ in tables for nm in names))
+        out = np.full((len(union), self.k), np.nan)
+        j = 0
+        for names, vals in tables:
+            for i, nm in enumerate(names):
+                out[union.index(nm), j:j + vals.shape[1]] = vals[i]
+            j += vals.shape[1]
+        return union, out
 
     @property
     def param_names(self):
@@ -147,7 +162,8 @@ class EMGLMResults(ResidualsMixin, MixingParamsMixin):
     @cached_property
     def scale(self):
         mix = self.mixture
-        sc = mix.components[0].scale(mix.component_params(self.theta)[0])
+        sc = np.concatenate([c.scale(p) for c, p in zip(mix.components, mix.component_params(self.theta))
+                             if c.is_regression])
         return pd.Series(sc, index=self.component_names[: self.k], name="scale")
 
     @cached_property

@@ -136,7 +136,8 @@ def build_summary(res, alpha=0.05, title=None):
                                    txt_fmt=fmt_params))
     notes = [
         f"Standard errors: {_cov_note(res.cov_type)}; proportions and dispersions by the delta method.",
-        "Components are ordered by increasing weighted mean linear predictor (point mass last).",
+        "Components are ordered by increasing weighted mean linear predictor (point mass last)."
+        if len(res.mixture.regression) == 1 else "Components are in the order of the families given.",
     ]
     if getattr(res, "_cov_pd", True) is False:
         notes.append("Warning: the information matrix is not positive definite; standard errors "
