@@ -51,6 +51,8 @@ def test_bad_status_and_bounds_are_refused():
     df = pd.DataFrame({"t": t, "x": [0.0, 1.0, 2.0]})
     with pytest.raises(KeyError, match="status: column 'died' not found"):
         EMGLM.from_formula("t ~ x", df, k=1, family=Weibull(status="died"))
+    with pytest.raises(ValueError, match="offset/exposure: the multinomial logit .* takes no offset"):
+        EMGLM(np.array([0, 1, 2]), X3, k=1, family=MNLogit(), offset=np.ones(3)).fit()
     with pytest.raises(ValueError, match="status must have length 3"):
         EMGLM.from_formula("t ~ x", df, k=1, family=Weibull(status=np.ones(2)))
 

@@ -19,6 +19,9 @@ class MNLogitComponent(NewtonComponent):
     """Multinomial logit of ``J`` categories against the first."""
 
     def __init__(self, rows, k, family):
+        if rows.has_offset:
+            raise ValueError("offset/exposure: the multinomial logit has one linear predictor per category "
+                             "and takes no offset")
         self.family = family
         self.J = family.n_categories(rows.y)
         levels = family.level_names(self.J)
