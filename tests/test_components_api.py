@@ -169,3 +169,47 @@ def test_mnlogit_has_no_mean_but_probabilities():
         warnings.simplefilter("ignore")
         with pytest.raises(ValueError, match="which must be one of"):
             res.predict(which="pooled")
+
+
+def _u(res):
+    return stats.norm.cdf(res.resid_quantile(random_state=1).to_numpy())
+
+
+def test_quantile_residuals_of_truncated_censored_and_survival_rows():
+    rng = np.random.default_rng(7)
+    n = 600
+    x = rng.uniform(-1, 1, n)
+    X = sm.add_constant(x)
+    # truncated NB: u between F(y-1) and F(y) of the distribution conditioned on y > 0
+    y = rng.negative_binomial(2.0, 2.0 / (2.0 + np.exp(0.7 + x)))
+    keep = y > 0
+    res = EMGLM(y[keep], X[keep], k=1, family=TruncatedNegativeBinomial()).fit(tol=1e-12)
+    b0, b1, la = res.params["comp1"]
+    a = np.exp(la)
+    f = stats.nbinom(1 / a, 1 / (1 + a * np.exp(b0 + b1 * x[keep])))
+    yk = y[keep]
+    hi = (f.cdf(yk) - f.cdf(0)) / f.sf(0)
+    lo = (f.cdf(yk - 1) - f.cdf(0)) / f.sf(0)
+    u = _u(res)
+    assert np.all(u <= hi + 1e-8) and np.all(u >= lo - 1e-8)
+    # Tobit: a left-censored row lies below F(lower), an exact row at F(y)
+    yt = np.maximum(0.3 + x + rng.normal(size=n), 0.0)
+    res = EMGLM(yt, X, k=1, family=Tobit(lower=0)).fit(tol=1e-12)
+    b0, b1, ls = res.params["comp1"]
+    F = stats.norm.cdf((yt - b0 - b1 * x) / np.exp(ls))
+    u = _u(res)
+    cens = yt == 0
+    np.testing.assert_allclose(u[~cens], F[~cens], atol=1e-8)
+    assert np.all(u[cens] <= F[cens] + 1e-12)
+    # right-censored survival times lie above F(t)
+    t = rng.exponential(np.exp(0.5 + x))
+    c = rng.exponential(2.0, n)
+    d = (t <= c).astype(float)
+    res = EMGLM(np.minimum(t, c), X, k=1, family=LogNormal(status=d)).fit(tol=1e-12)
+    b0, b1, ls = res.params["comp1"]
+    F = stats.lognorm(s=np.exp(ls), scale=np.exp(b0 + b1 * x)).cdf(np.minimum(t, c))
+    u = _u(res)
+    np.testing.assert_allclose(u[d == 1], F[d == 1], atol=1e-8)
+    assert np.all(u[d == 0] >= F[d == 0] - 1e-12)
+    with pytest.raises(NotImplementedError, match="use predict\\(\\) \\(the marginal mean\\) and resid_quantile"):
+        res.fittedvalues
