@@ -86,7 +86,19 @@ def family_list_extra(families):
 
 
 def check_family_list_data(families, y, trials, weights, extra, offset, name):
-    """Each family's own checks of the response (and extra data), before any work."""
+    """Each family's own checks of the response (and extra data), before any work.
+
+    Examples
+    --------
+    >>> import numpy as np, statsmodels.api as sm
+    >>> from emglm.components import Weibull
+    >>> y = np.array([1.0, -2.0])
+    >>> check_family_list_data([sm.families.Gaussian(), Weibull()], y, np.ones(2), np.ones(2), {},
+    ...                        np.zeros(2), "y")
+    Traceback (most recent call last):
+    ...
+    ValueError: y: survival times must be positive; 1 value(s) are not
+    """
     from .data import check_finite_density
     from .families import FamilyAdapter, is_component_family
 
@@ -100,7 +112,17 @@ def check_family_list_data(families, y, trials, weights, extra, offset, name):
 
 def make_components(families, rows, k, scale="component"):
     """One component per family (``k`` families), or the first family's alone (``k = 1``,
-    the one-class fit that starting values split)."""
+    the one-class fit that starting values split).
+
+    Examples
+    --------
+    >>> import numpy as np, statsmodels.api as sm
+    >>> from emglm.mixture import Rows
+    >>> from emglm.components import Weibull
+    >>> comps = make_components([sm.families.Gamma(), Weibull()], Rows(np.array([1.0, 2.0]), np.ones((2, 1))), 2)
+    >>> [type(c).__name__ for c in comps]
+    ['GLMComponent', 'AFTComponent']
+    """
     from .families import is_component_family
     from .mixture import GLMComponent
 

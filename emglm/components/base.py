@@ -105,6 +105,15 @@ class NewtonComponent(SimpleComponent):
 
     Subclasses implement :meth:`loglike_grad` and :meth:`start_class`; optionally
     :meth:`hessian` (the default differences the weighted gradient).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from emglm.mixture import Rows
+    >>> from emglm.components import OrderedLogit
+    >>> comp = OrderedLogit().make_component(Rows(np.array([0.0, 1.0, 1.0, 2.0]), np.arange(4.0)[:, None]), 1)
+    >>> isinstance(comp, NewtonComponent), comp.names
+    (True, ['x0', 'cut1', 'log_dcut2'])
     """
 
     @abc.abstractmethod
@@ -179,6 +188,15 @@ class LinearScaleComponent(NewtonComponent):
     Subclasses implement :meth:`row_derivs`: the per-row log-density and its derivatives
     with respect to ``eta`` and each scalar (an (n, 1 + m) array), given ``eta`` and the
     scalars. Parameters are ``beta`` then the scalars, labelled ``scalar_names``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from emglm.mixture import Rows
+    >>> from emglm.components import LogNormal
+    >>> comp = LogNormal().make_component(Rows(np.array([1.0, 2.0]), np.ones((2, 1))), 1)
+    >>> isinstance(comp, LinearScaleComponent), comp.names
+    (True, ['x0', 'log_sigma'])
     """
 
     scalar_names: tuple = ()
@@ -240,7 +258,14 @@ class LinearScaleComponent(NewtonComponent):
 
 
 class ResponseFamily(ComponentFamily):
-    """Base of the families in :mod:`emglm.components`: a name and a component class."""
+    """Base of the families in :mod:`emglm.components`: a name and a component class.
+
+    Examples
+    --------
+    >>> from emglm.components import Weibull
+    >>> isinstance(Weibull(), ResponseFamily), Weibull(status="died")
+    (True, Weibull(status='died'))
+    """
 
     component_class = None
 

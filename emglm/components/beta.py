@@ -16,7 +16,16 @@ __all__ = ["Beta"]
 
 
 class BetaComponent(LinearScaleComponent):
-    """Beta regression; parameters ``beta`` and ``log_precision``."""
+    """Beta regression; parameters ``beta`` and ``log_precision``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from emglm.mixture import Rows
+    >>> from emglm.components import Beta
+    >>> Beta().make_component(Rows(np.array([0.2, 0.7]), np.ones((2, 1))), 2).names
+    ['x0', 'log_precision']
+    """
 
     scalar_names = ("log_precision",)
 

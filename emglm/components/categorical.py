@@ -52,7 +52,16 @@ def to_codes(endog, endog_info=None):
 
 
 class CategoricalFamily(ResponseFamily):
-    """A family whose response is categories ``0..J-1`` (levels known after preparation)."""
+    """A family whose response is categories ``0..J-1`` (levels known after preparation).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from emglm.components import OrderedLogit
+    >>> codes, fam = OrderedLogit().prepare_endog(np.array([0.0, 2.0, 1.0]))
+    >>> isinstance(fam, CategoricalFamily), fam.levels
+    (True, ['0', '1', '2'])
+    """
 
     levels = None
 

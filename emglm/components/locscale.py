@@ -86,6 +86,16 @@ class CensoredLocationScale(LinearScaleComponent):
     Subclasses set ``dist`` (:class:`Normal` or :class:`ExtremeValue`), ``log_time`` (the
     response is a time whose log follows the model: densities on the time scale) and
     ``fixed_scale`` (sigma = 1, no parameter), and implement :meth:`censoring`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from emglm.mixture import Rows
+    >>> from emglm.components import Weibull
+    >>> rows = Rows(np.array([1.0, 2.0]), np.ones((2, 1)), extra={"status": np.array([1.0, 0.0])})
+    >>> comp = Weibull(status="s").make_component(rows, 1)
+    >>> isinstance(comp, CensoredLocationScale), comp.censoring(rows)[1].tolist()  # event, censored
+    (True, [0, 1])
     """
 
     dist = Normal

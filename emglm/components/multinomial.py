@@ -16,7 +16,16 @@ __all__ = ["MNLogit"]
 
 
 class MNLogitComponent(NewtonComponent):
-    """Multinomial logit of ``J`` categories against the first."""
+    """Multinomial logit of ``J`` categories against the first.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from emglm.mixture import Rows
+    >>> from emglm.components import MNLogit
+    >>> MNLogit().make_component(Rows(np.array([0.0, 1.0, 2.0]), np.ones((3, 1))), 1).names
+    ['x0[1]', 'x0[2]']
+    """
 
     def __init__(self, rows, k, family):
         if rows.has_offset:

@@ -48,7 +48,17 @@ class _Probit:
 
 
 class OrderedComponent(NewtonComponent):
-    """Cumulative-link model of ``J`` ordered categories."""
+    """Cumulative-link model of ``J`` ordered categories.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from emglm.mixture import Rows
+    >>> from emglm.components import OrderedProbit
+    >>> comp = OrderedProbit().make_component(Rows(np.array([0.0, 1.0, 2.0]), np.ones((3, 1))), 1)
+    >>> comp.cutpoints(np.array([-1.0, 0.0])).tolist()  # the constant column is dropped
+    [-1.0, 0.0]
+    """
 
     def __init__(self, rows, k, family):
         self.family = family

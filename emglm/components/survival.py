@@ -19,7 +19,16 @@ __all__ = ["Weibull", "LogNormal", "Exponential"]
 
 
 class AFTComponent(CensoredLocationScale):
-    """Accelerated-failure-time component; the family chooses the distribution."""
+    """Accelerated-failure-time component; the family chooses the distribution.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from emglm.mixture import Rows
+    >>> from emglm.components import Exponential
+    >>> Exponential().make_component(Rows(np.array([1.0, 2.0]), np.ones((2, 1))), 2).n_params
+    2
+    """
 
     log_time = True
 

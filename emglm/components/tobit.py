@@ -19,7 +19,17 @@ __all__ = ["Tobit"]
 
 
 class TobitComponent(CensoredLocationScale):
-    """Censored normal regression; parameters ``beta`` and ``log_sigma``."""
+    """Censored normal regression; parameters ``beta`` and ``log_sigma``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from emglm.mixture import Rows
+    >>> from emglm.components import Tobit
+    >>> comp = Tobit(lower=0).make_component(Rows(np.array([0.0, 1.5]), np.ones((2, 1))), 1)
+    >>> comp.censoring(Rows(np.array([0.0, 1.5]), np.ones((2, 1))))[1].tolist()  # left-censored, exact
+    [2, 0]
+    """
 
     def _bounds(self, rows):
         n = rows.n

@@ -31,7 +31,16 @@ def _nb_logpmf_score(y, eta, la):
 
 
 class TruncatedCountComponent(LinearScaleComponent):
-    """Counts above ``truncation``; the family says Poisson or NB2."""
+    """Counts above ``truncation``; the family says Poisson or NB2.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from emglm.mixture import Rows
+    >>> from emglm.components import TruncatedNegativeBinomial
+    >>> TruncatedNegativeBinomial().make_component(Rows(np.array([1.0, 3.0]), np.ones((2, 1))), 1).names
+    ['x0', 'log_alpha']
+    """
 
     def __init__(self, rows, k, family):
         self.nb = family.nb
