@@ -57,6 +57,12 @@ def test_bad_status_and_bounds_are_refused():
         EMGLM.from_formula("t ~ x", df, k=1, family=Weibull(status=np.ones(2)))
 
 
+def test_unordered_categories_are_refused_by_ordinal_models():
+    y = pd.Series(pd.Categorical(["a", "b", "a"]))
+    with pytest.raises(ValueError, match="OrderedLogit needs ordered categories"):
+        EMGLM(y, X3[:, 1:], k=1, family=OrderedLogit())
+
+
 def test_missing_status_drops_the_row_with_the_others():
     rng = np.random.default_rng(0)
     df = pd.DataFrame({"t": rng.exponential(size=60), "x": rng.normal(size=60),

@@ -10,6 +10,7 @@ increments ``log_dcut2 = log(c_2 - c_1)``..., unconstrained and in statsmodels' 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from scipy import special
 
 from .base import NewtonComponent, design_names
@@ -223,6 +224,14 @@ class OrderedLogit(CategoricalFamily):
     name = "OrderedLogit"
     probit = False
     component_class = OrderedComponent
+
+    def prepare_endog(self, endog, endog_info=None):
+        cat = endog.iloc[:, 0] if isinstance(endog, pd.DataFrame) and endog.shape[1] == 1 else endog
+        dtype = getattr(cat, "dtype", None)
+        if isinstance(dtype, pd.CategoricalDtype) and not dtype.ordered:
+            raise ValueError(f"endog: {self.name} needs ordered categories; the response is an unordered "
+                             "Categorical (make it ordered, e.g. pd.Categorical(y, categories=[...], ordered=True))")
+        return super().prepare_endog(endog, endog_info)
 
 
 class OrderedProbit(OrderedLogit):
