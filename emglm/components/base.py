@@ -222,11 +222,14 @@ class LinearScaleComponent(NewtonComponent):
             return ll, None
         return ll, np.hstack([rows.X * D[:, :1], D[:, 1:]])
 
-    def hessian(self, params, weights, rows):
-        params = np.asarray(params, dtype=float)
-        eta, s = self._eta(params, rows), params[rows.p:]
+    def row_second(self, eta, s, rows):
+        """(n, 1 + m, 1 + m) per-row second derivatives in ``eta`` and the scalars, or None
+        (then central differences of :meth:`row_derivs`)."""
+        return None
+
+    def row_second_numeric(self, eta, s, rows):
+        """Per-row second derivatives by central differences of the analytic first ones."""
         m1 = 1 + s.size
-        # per-row second derivatives in (eta, s): differences of the analytic first ones
         D2 = np.empty((rows.n, m1, m1))
         for b in range(m1):
             h = 1e-5 * (np.maximum(1.0, np.abs(eta)) if b == 0 else max(1.0, abs(s[b - 1])))
@@ -239,7 +242,16 @@ class LinearScaleComponent(NewtonComponent):
             with np.errstate(all="ignore"):
                 diff = self.row_derivs(e_up, s_up, rows)[1] - self.row_derivs(e_dn, s_dn, rows)[1]
                 D2[:, :, b] = diff / (2 * h[:, None] if b == 0 else 2 * h)
-        D2 = 0.5 * (D2 + D2.transpose(0, 2, 1))
+        return 0.5 * (D2 + D2.transpose(0, 2, 1))
+
+    def hessian(self, params, weights, rows):
+        params = np.asarray(params, dtype=float)
+        eta, s = self._eta(params, rows), params[rows.p:]
+        m1 = 1 + s.size
+        with np.errstate(all="ignore"):
+            D2 = self.row_second(eta, s, rows)
+        if D2 is None:
+            D2 = self.row_second_numeric(eta, s, rows)
         wD = D2 * weights[:, None, None]
         wD = np.where(np.isfinite(wD), wD, 0.0)
         X, p = rows.X, rows.p

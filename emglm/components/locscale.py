@@ -38,6 +38,10 @@ class Normal:
         return -z
 
     @staticmethod
+    def d2logpdf(z):
+        return -np.ones_like(z)
+
+    @staticmethod
     def logcdf(z):
         return special.log_ndtr(z)
 
@@ -66,6 +70,10 @@ class ExtremeValue:
     @staticmethod
     def dlogpdf(z):
         return 1.0 - np.exp(z)
+
+    @staticmethod
+    def d2logpdf(z):
+        return -np.exp(z)
 
     @staticmethod
     def logcdf(z):
@@ -146,6 +154,28 @@ class CensoredLocationScale(LinearScaleComponent):
             return ll, d_eta[:, None]
         d_ls = -z * dz - exact
         return ll, np.column_stack([d_eta, d_ls])
+
+    def row_second(self, eta, s, rows):
+        """Analytic second derivatives: with ``g = dl/dz`` and ``g' = d2l/dz2`` of each kind
+        (a hazard ``h`` for right-censored rows has ``h' = h (dlogpdf + h)``)."""
+        v, kind, right, left = self._cens(rows)
+        ls = 0.0 if self.fixed_scale else s[0]
+        sigma = np.exp(ls)
+        z = (v - eta) / sigma
+        D = self.dist
+        lpdf, dl = D.logpdf(z), D.dlogpdf(z)
+        g, g2 = dl.copy(), D.d2logpdf(z)
+        h = np.exp(lpdf[right] - D.logsf(z[right]))
+        g[right], g2[right] = -h, -h * (dl[right] + h)
+        r = np.exp(lpdf[left] - D.logcdf(z[left]))
+        g[left], g2[left] = r, r * (dl[left] - r)
+        m1 = 1 if self.fixed_scale else 2
+        out = np.empty((rows.n, m1, m1))
+        out[:, 0, 0] = g2 / sigma ** 2
+        if m1 == 2:
+            out[:, 0, 1] = out[:, 1, 0] = (g2 * z + g) / sigma
+            out[:, 1, 1] = z * g + z * z * g2
+        return out
 
     def start_class(self, weights, rows):
         v, _ = self.censoring(rows)
