@@ -219,3 +219,19 @@ def test_quantile_residuals_of_truncated_censored_and_survival_rows():
     assert np.all(u[d == 0] >= F[d == 0] - 1e-12)
     with pytest.raises(NotImplementedError, match="use predict\\(\\) \\(the marginal mean\\) and resid_quantile"):
         res.fittedvalues
+
+
+def test_frequency_weights_equal_repeated_rows_with_extra_data():
+    rng = np.random.default_rng(8)
+    n = 300
+    x = rng.normal(size=n)
+    t = np.exp(1.0 + 0.5 * x + 0.5 * np.log(rng.exponential(size=n)))
+    d = (rng.random(n) < 0.8).astype(float)
+    w = rng.integers(1, 4, n)
+    X = sm.add_constant(x)
+    res_w = EMGLM(t, X, k=1, family=Weibull(status=d), weights=w).fit(tol=1e-12)
+    rep = np.repeat(np.arange(n), w)
+    res_r = EMGLM(t[rep], X[rep], k=1, family=Weibull(status=d[rep])).fit(tol=1e-12)
+    assert res_w.llf == pytest.approx(res_r.llf, rel=1e-10)
+    np.testing.assert_allclose(res_w.params, res_r.params, atol=1e-7)
+    np.testing.assert_allclose(res_w.bse, res_r.bse, rtol=1e-5)
