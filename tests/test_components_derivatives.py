@@ -46,6 +46,7 @@ def test_gradient_and_hessian_equal_finite_differences(family, y, X_, extra, p):
     grad = w @ comp.loglike_grad(p, rows)[1]
     num = approx_fprime(p, lambda b: w @ comp.logpdf_class(b, rows), centered=True)
     np.testing.assert_allclose(grad, num, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(comp.weighted_grad(p, w, rows), grad, rtol=1e-12, atol=1e-10)
     H = comp.hessian(p, w, rows)
     Hnum = NewtonComponent.hessian(comp, p, w, rows)  # differences of the analytic gradient
     np.testing.assert_allclose(H, Hnum, rtol=1e-5, atol=1e-5)

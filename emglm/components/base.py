@@ -127,6 +127,10 @@ class NewtonComponent(SimpleComponent):
     def logpdf_class(self, params, rows):
         return self.loglike_grad(params, rows, grad=False)[0]
 
+    def weighted_grad(self, params, weights, rows):
+        """Gradient of ``sum_i w_i log f_i`` (models may avoid forming the per-row gradients)."""
+        return weights @ self.loglike_grad(params, rows)[1]
+
     def hessian(self, params, weights, rows):
         """Hessian of ``sum_i w_i log f_i`` (central differences of the analytic gradient)."""
         d = params.size
@@ -148,7 +152,7 @@ class NewtonComponent(SimpleComponent):
             return wq_block(weights[None, :], lp[None, :])
 
         def grad_hess(b):
-            return weights @ self.loglike_grad(b, rows)[1], self.hessian(b, weights, rows)
+            return self.weighted_grad(b, weights, rows), self.hessian(b, weights, rows)
 
         return fun, grad_hess, last
 
@@ -221,6 +225,13 @@ class LinearScaleComponent(NewtonComponent):
         if not grad:
             return ll, None
         return ll, np.hstack([rows.X * D[:, :1], D[:, 1:]])
+
+    def weighted_grad(self, params, weights, rows):
+        params = np.asarray(params, dtype=float)
+        with np.errstate(all="ignore"):
+            D = self.row_derivs(self._eta(params, rows), params[rows.p:], rows)[1]
+        wD = weights[:, None] * D
+        return np.r_[rows.X.T @ wD[:, 0], wD[:, 1:].sum(axis=0)]
 
     def row_second(self, eta, s, rows):
         """(n, 1 + m, 1 + m) per-row second derivatives in ``eta`` and the scalars, or None

@@ -55,6 +55,13 @@ class MNLogitComponent(NewtonComponent):
         G = (R[:, :, None] * rows.X[:, None, :]).reshape(rows.n, -1)
         return ll, G
 
+    def weighted_grad(self, params, weights, rows):
+        E, lse = self._probs(params, rows)
+        P = np.exp(E[:, 1:] - lse[:, None])
+        j = rows.y.astype(int)
+        R = (j[:, None] == np.arange(1, self.J)[None, :]) - P
+        return (rows.X.T @ (weights[:, None] * R)).T.ravel()
+
     def hessian(self, params, weights, rows):
         E, lse = self._probs(params, rows)
         P = np.exp(E - lse[:, None])[:, 1:]
