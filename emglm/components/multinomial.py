@@ -38,38 +38,46 @@ class MNLogitComponent(NewtonComponent):
         super().__init__(k, [f"{t}[{lev}]" for lev in levels[1:] for t in terms])
 
     def _probs(self, params, rows):
+        """(J, n) log-probabilities (up to ``lse``) and the (n,) log normaliser.
+
+        Categories run along the first axis so that the reductions over categories are
+        element-wise passes over contiguous rows (fast), not reductions along short rows.
+        """
         B = np.asarray(params, dtype=float).reshape(self.J - 1, rows.p)
-        E = np.column_stack([np.zeros(rows.n), rows.X @ B.T])
-        E -= E.max(axis=1, keepdims=True)
-        lse = np.log(np.exp(E).sum(axis=1))
+        E = np.empty((self.J, rows.n))
+        E[0] = 0.0
+        E[1:] = B @ rows.X.T
+        E -= E.max(axis=0)
+        lse = np.log(np.exp(E).sum(axis=0))
         return E, lse
+
+    def _resid(self, E, lse, rows):
+        """(J-1, n) indicator of each non-base category minus its probability."""
+        j = rows.y.astype(int)
+        return (j[None, :] == np.arange(1, self.J)[:, None]) - np.exp(E[1:] - lse)
 
     def loglike_grad(self, params, rows, grad=True):
         E, lse = self._probs(params, rows)
         j = rows.y.astype(int)
-        ll = E[np.arange(rows.n), j] - lse
+        ll = E[j, np.arange(rows.n)] - lse
         if not grad:
             return ll, None
-        P = np.exp(E - lse[:, None])
-        R = (j[:, None] == np.arange(1, self.J)[None, :]) - P[:, 1:]
-        G = (R[:, :, None] * rows.X[:, None, :]).reshape(rows.n, -1)
+        R = self._resid(E, lse, rows)
+        G = (R.T[:, :, None] * rows.X[:, None, :]).reshape(rows.n, -1)
         return ll, G
 
     def weighted_grad(self, params, weights, rows):
         E, lse = self._probs(params, rows)
-        P = np.exp(E[:, 1:] - lse[:, None])
-        j = rows.y.astype(int)
-        R = (j[:, None] == np.arange(1, self.J)[None, :]) - P
-        return (rows.X.T @ (weights[:, None] * R)).T.ravel()
+        return ((self._resid(E, lse, rows) * weights) @ rows.X).ravel()
 
     def hessian(self, params, weights, rows):
         E, lse = self._probs(params, rows)
-        P = np.exp(E - lse[:, None])[:, 1:]
+        P = np.exp(E[1:] - lse)
         X, p, m = rows.X, rows.p, self.J - 1
         H = np.empty((m * p, m * p))
         for a in range(m):
             for b in range(a, m):
-                c = weights * P[:, a] * ((a == b) - P[:, b])
+                c = weights * P[a] * ((a == b) - P[b])
                 blk = -(X * c[:, None]).T @ X
                 H[a * p:(a + 1) * p, b * p:(b + 1) * p] = blk
                 H[b * p:(b + 1) * p, a * p:(a + 1) * p] = blk.T
@@ -81,7 +89,7 @@ class MNLogitComponent(NewtonComponent):
     def prob_class(self, params, rows):
         """(n, J) category probabilities of one class."""
         E, lse = self._probs(params, rows)
-        return np.exp(E - lse[:, None])
+        return np.exp(E - lse).T
 
     def prob(self, params, rows):
         """(n_classes, n, J) category probabilities."""
