@@ -105,6 +105,20 @@ class OrderedComponent(NewtonComponent):
             Jac[l:, l] = e[l - 1]
         return Jac, e
 
+    def weighted_grad(self, params, weights, rows):
+        """Gradient of the weighted log-likelihood without the (n, d) per-row scores."""
+        params = np.asarray(params, dtype=float)
+        eta, a, b, j = self._bounds(params, rows)
+        F, J = self.link.cdf, self.J
+        with np.errstate(all="ignore"):
+            P = np.where(b > 0, F(-b) - F(-a), F(a) - F(b))
+            wa = np.where(np.isfinite(a), weights * self.link.pdf(a) / P, 0.0)
+            wb = np.where(np.isfinite(b), weights * self.link.pdf(b) / P, 0.0)
+        up, lo = j < J - 1, j > 0
+        gc = (np.bincount(j[up], weights=wa[up], minlength=J - 1)[:J - 1]
+              - np.bincount(j[lo] - 1, weights=wb[lo], minlength=J - 1)[:J - 1])
+        return np.r_[-(self._X(rows).T @ (wa - wb)), gc @ self._cut_jacobian(params)[0]]
+
     def hessian(self, params, weights, rows):
         """Analytic Hessian of the weighted log-likelihood (in beta, cut1, log increments)."""
         params = np.asarray(params, dtype=float)
