@@ -314,11 +314,14 @@ def check_finite_density(family, y, trials, weights, name="endog", offset=None):
 
 def prepare_data(endog, exog, family, offset=None, exposure=None, weights=None, fixed=None,
                  concomitant=None, groups=None, missing="drop", k=1, index=None,
-                 exog_names=None, fixed_names=None, concomitant_names=None, endog_names=None):
+                 exog_names=None, fixed_names=None, concomitant_names=None, endog_names=None,
+                 extra=None):
     """Validate and align all per-row inputs; returns a dict of clean arrays.
 
     Returns keys: endog (proportion for Binomial), trials, exog, offset, exposure,
-    weights, fixed, concomitant, groups (codes), group_labels, index, names, n_dropped.
+    weights, fixed, concomitant, groups (codes), group_labels, index, names, n_dropped,
+    extra (the per-row arrays a component family asked for, see ``extra_data``; missing
+    values, NaN, drop the row like any other, infinite values are kept: they are bounds).
 
     Examples
     --------
@@ -344,6 +347,7 @@ def prepare_data(endog, exog, family, offset=None, exposure=None, weights=None, 
     offset, exposure, weights, groups = (align_to_index(nm, v, ref_name, ref_index) for nm, v in
                                          (("offset", offset), ("exposure", exposure),
                                           ("weights", weights), ("groups", groups)))
+    extra = {nm: align_to_index(nm, v, ref_name, ref_index) for nm, v in dict(extra or {}).items()}
     y = _as_2d("endog", endog)
     n = y.shape[0]
     if n == 0:
@@ -368,6 +372,7 @@ def prepare_data(endog, exog, family, offset=None, exposure=None, weights=None, 
     wts = _as_1d("weights", weights, n)
     U = _as_2d("fixed", fixed, n)
     Zc = _as_2d("concomitant", concomitant, n)
+    ex = {name: _as_1d(name, v, n) for name, v in extra.items()}
     if groups is not None:
         g = groups.to_numpy() if isinstance(groups, (pd.Series, pd.Index)) else np.asarray(groups)
         if g.ndim != 1 or g.shape[0] != n:
@@ -385,6 +390,8 @@ def prepare_data(endog, exog, family, offset=None, exposure=None, weights=None, 
     for a in (U, Zc):
         if a is not None:
             bad |= ~np.all(np.isfinite(a), axis=1)
+    for a in ex.values():
+        bad |= np.isnan(a)
     n_bad = int(bad.sum())
     if index is None:
         index = pd.RangeIndex(n)  # positions of the user's rows, kept through dropping
@@ -398,6 +405,9 @@ def prepare_data(endog, exog, family, offset=None, exposure=None, weights=None, 
                 if colnames is None and isinstance(obj, pd.DataFrame):
                     colnames = [str(c) for c in obj.columns]
                 cols += _bad_columns(name, a, colnames)
+            for name, a in ex.items():
+                if np.isnan(a).any():
+                    cols.append(f"{name}: {int(np.isnan(a).sum())} value(s)")
             if g_missing.any():
                 cols.append(f"groups: {int(g_missing.sum())} value(s)")
             raise ValueError(
@@ -415,6 +425,7 @@ def prepare_data(endog, exog, family, offset=None, exposure=None, weights=None, 
         U = U[keep] if U is not None else None
         Zc = Zc[keep] if Zc is not None else None
         g = g[keep] if g is not None else None
+        ex = {name: a[keep] for name, a in ex.items()}
         if index is not None:
             index = index[keep]
         n = y.shape[0]
@@ -461,5 +472,5 @@ def prepare_data(endog, exog, family, offset=None, exposure=None, weights=None, 
         endog=yv, trials=trials, exog=X, offset=total_offset, raw_offset=off, exposure=expo,
         weights=np.ones(n) if wts is None else wts, fixed=U, concomitant=Zc,
         groups=codes, group_labels=labels, index=index, endog_names=endog_names,
-        exog_names=list(exog_names), n_dropped=n_bad,
+        exog_names=list(exog_names), n_dropped=n_bad, extra=ex,
     )

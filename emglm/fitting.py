@@ -184,10 +184,14 @@ def start_vectors(model, mix, start, start_params, n_starts, rng):
     resid, P1 = one_component_residuals(model)
     if start_params is not None:
         return [theta_from_start_params(model, mix, start_params, P1)]
-    thetas = [mix.fit_from_posterior(T) for T in initial_posteriors(mix, start, n_starts, rng, base_resid=resid)]
+    from .percomponent import fit_all_assignments
+
+    # (with a model per component, every assignment of the residual split is a start)
+    fit_T = fit_all_assignments if isinstance(start, str) else (lambda m, T: [m.fit_from_posterior(T)])
+    thetas = [th for T in initial_posteriors(mix, start, n_starts, rng, base_resid=resid) for th in fit_T(mix, T)]
     if not isinstance(start, str) and n_starts > 1:
         for T in initial_posteriors(mix, "fit", n_starts, rng, base_resid=resid)[1:]:
-            thetas.append(mix.fit_from_posterior(T))
+            thetas += fit_all_assignments(mix, T)
     return thetas
 
 

@@ -197,6 +197,12 @@ def build_from_formula(cls, formula, data, k, family=None, offset=None, exposure
         pieces.append(Z.index)
     extra = {name: _column_or_array(name, v, data, user_index) for name, v in
              (("offset", offset), ("exposure", exposure), ("weights", weights), ("groups", groups))}
+    # per-row data a component family asks for (a censoring status, bounds), by column name
+    from .percomponent import family_list_extra, is_family_list
+
+    wanted = (family_list_extra(family) if is_family_list(family)
+              else family.extra_data() if callable(getattr(family, "extra_data", None)) else {})
+    comp_extra = {name: _column_or_array(name, v, data) for name, v in wanted.items()}
 
     keep = pieces[0]
     for idx in pieces[1:]:
@@ -207,6 +213,9 @@ def build_from_formula(cls, formula, data, k, family=None, offset=None, exposure
     U = U.loc[keep] if U is not None else None
     Z = Z.loc[keep] if Z is not None else None
     extra = {name: (s.loc[keep] if s is not None else None) for name, s in extra.items()}
+    comp_extra = {name: s.loc[keep] for name, s in comp_extra.items()}
+    if comp_extra:
+        kwargs["extra"] = comp_extra
 
     design = Design(y_info, x_info, fixed_info, fixed_cols, conc_info)
     names = dict(exog=list(X.columns), endog=list(y.columns),

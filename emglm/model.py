@@ -32,8 +32,11 @@ class EMGLM:
         Component design matrix (n, p), including an intercept column if wanted.
     k : int
         Number of GLM components.
-    family : statsmodels family instance
-        Default ``sm.families.Gaussian()``.
+    family : statsmodels family instance, ComponentFamily, or a list of them
+        Default ``sm.families.Gaussian()``. A :class:`~emglm.mixture.ComponentFamily` (such
+        as those of :mod:`emglm.components`: ordinal, multinomial, Tobit, truncated counts,
+        beta, survival) makes every component that model; a list of ``k`` families gives
+        each component its own model, in the order given (:mod:`emglm.percomponent`).
     offset, exposure : array_like, optional
         As in statsmodels GLM (``log(exposure)`` is added to the offset).
     weights : array_like, optional
@@ -74,6 +77,10 @@ class EMGLM:
                  point_mass=None, scale="component", **kwargs):
         family = sm.families.Gaussian() if family is None else family
         check_k(k)
+        from .percomponent import check_family_list, family_list_extra, is_family_list
+
+        if is_family_list(family):  # a model per component
+            family = check_family_list(family, k, fixed)
         if mixing not in MIXING_MODES:
             raise ValueError(f"mixing must be one of {MIXING_MODES}, got {mixing!r}")
         if scale not in SCALE_MODES:
@@ -84,16 +91,28 @@ class EMGLM:
         self.formula = kwargs.pop("formula", None)
         #: the formula's design (rebuilds the matrices on new data), None for arrays
         self.design = kwargs.pop("design", None)
-        if self.design is not None:
+        names = kwargs.pop("names", {})
+        extra = kwargs.pop("extra", None)
+        from .families import is_component_family
+
+        if is_component_family(family):
+            # a categorical response becomes codes; the family may come back knowing its levels
+            endog, family = family.prepare_endog(endog, None if self.design is None else self.design.endog)
+            if isinstance(endog, pd.Series) and names.get("endog") and len(names["endog"]) > 1:
+                names = dict(names, endog=[str(endog.name)])
+            if extra is None:
+                extra = family.extra_data()
+        elif is_family_list(family):
+            extra = family_list_extra(family) if extra is None else extra
+        elif self.design is not None:
             from .data import check_numeric_response
 
             check_numeric_response(self.design.endog)  # before patsy's indicator columns confuse
-        names = kwargs.pop("names", {})
         if kwargs:
             raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(kwargs))}")
-        d = prepare_data(endog, exog, family, offset=offset, exposure=exposure, weights=weights,
+        d = prepare_data(endog, exog, family[0] if is_family_list(family) else family, offset=offset, exposure=exposure, weights=weights,
                          fixed=fixed, concomitant=concomitant, groups=groups, missing=missing,
-                         k=k, exog_names=names.get("exog"), endog_names=names.get("endog"))
+                         k=k, exog_names=names.get("exog"), endog_names=names.get("endog"), extra=extra)
         self.family = family
         self.k = int(k)
         self.mixing = mixing
@@ -119,6 +138,8 @@ class EMGLM:
         self.group_labels = d["group_labels"]
         self.n_dropped = d["n_dropped"]
         self.concomitant_exog = d["concomitant"]  # row level
+        #: per-row data a component family asked for (``extra_data``), after row dropping
+        self.extra = d["extra"]
         self._check_domain()
         self.nobs = float(self.freq_weights.sum())
         self.n_groups = None if self.group_codes is None else len(self.group_labels)
@@ -174,7 +195,13 @@ class EMGLM:
         from .families import FamilyAdapter, is_component_family
 
         if is_component_family(self.family):
-            self.family.check_endog(self.endog, self.endog_name)
+            self.family.check_data(self.endog, self.extra, self.endog_name)
+            return
+        from .percomponent import check_family_list_data, is_family_list
+
+        if is_family_list(self.family):
+            check_family_list_data(self.family, self.endog, self.trials, self.freq_weights, self.extra,
+                                   self.offset, self.endog_name)
             return
         FamilyAdapter(self.family, self.endog, self.trials).check_endog(self.endog_name)
         from .data import check_finite_density
@@ -187,7 +214,9 @@ class EMGLM:
 
     @property
     def family_name(self):
-        return family_name(self.family)
+        from .percomponent import family_list_name, is_family_list
+
+        return family_list_name(self.family) if is_family_list(self.family) else family_name(self.family)
 
     @property
     def component_names(self):
@@ -243,7 +272,11 @@ class EMGLM:
         k = self.k if k is None else int(k)
         pm = self.point_mass if point_mass == "model" else point_mass
         floor = self.dispersion_floor() if var_floor is None else var_floor
-        if is_component_family(self.family):
+        from .percomponent import is_family_list, make_components
+
+        if is_family_list(self.family):
+            comps = make_components(self.family, rows, k, scale=self.scale_mode)
+        elif is_component_family(self.family):
             comps = [self.family.make_component(rows, k, scale=self.scale_mode, var_floor=floor)]
         else:
             comps = [GLMComponent(self.family, rows, k, scale=self.scale_mode, var_floor=floor)]
@@ -259,13 +292,16 @@ class EMGLM:
 
         return Rows(self.endog, self.exog, self.offset, self.freq_weights, self.trials,
                     fixed=self.fixed_exog, concomitant=self.unit_concomitant() if concomitant else None,
-                    groups=self.group_codes, n_jobs=getattr(self, "n_jobs", 1))
+                    groups=self.group_codes, n_jobs=getattr(self, "n_jobs", 1),
+                    extra=getattr(self, "extra", None), exog_names=self.exog_names)
 
     def dispersion_floor(self):
         """Dispersion floor against collapsing components (:mod:`emglm.degenerate`), or None."""
         from .families import FamilyAdapter, is_component_family
 
-        if is_component_family(self.family):
+        from .percomponent import is_family_list
+
+        if is_component_family(self.family) or is_family_list(self.family):
             return None
         if getattr(self, "_var_floor_value", None) is None:
             from .degenerate import dispersion_floor
@@ -371,6 +407,11 @@ class EMGLM:
         if kwargs:
             raise TypeError(f"fit() got unexpected keyword argument(s): {', '.join(sorted(kwargs))}")
         min_proportion = check_min_proportion(min_proportion)
+        from .percomponent import is_family_list
+
+        if min_proportion is not None and is_family_list(self.family):
+            raise ValueError("min_proportion: components cannot be removed from a model with a family per "
+                             "component (each component is its own model)")
         from .parallel import check_n_jobs
 
         n_jobs = check_n_jobs(n_jobs)

@@ -98,6 +98,13 @@ def model_to_state(model, remove_data, arrays):
         elif isinstance(v, pd.Index) or name in _INDEXES:
             keep = not (remove_data and name == "row_index")
             doc[name] = {"index": index_to_arrays(v, arrays, key) if keep else None}
+        elif isinstance(v, dict) and all(isinstance(a, np.ndarray) for a in v.values()):
+            # per-row arrays a component family asked for (status, bounds...)
+            keys = [str(nm) for nm in v]
+            for nm in keys:
+                a = v[nm]
+                arrays[f"{key}.{nm}"] = empty_like_rows(a) if remove_data and a.ndim >= 1 else a
+            doc[name] = {"dict_arrays": keys}
         elif isinstance(v, np.ndarray):
             a = empty_like_rows(v) if remove_data and v.ndim >= 1 and v.shape[0] == model.exog.shape[0] else v
             arrays[key] = a
@@ -134,6 +141,8 @@ def model_from_state(doc, arrays, cls):
             v = frame_from_arrays(d["frame"], arrays, f"model.{name}")
         elif "index" in d:
             v = index_from_arrays(d["index"], arrays, f"model.{name}")
+        elif "dict_arrays" in d:
+            v = {nm: arrays[f"model.{name}.{nm}"] for nm in d["dict_arrays"]}
         elif "array" in d:
             v = arrays[d["array"]]
         elif "list" in d:

@@ -28,7 +28,7 @@ import statsmodels.genmod.families as smf
 
 from .mixing import log_prior
 
-__all__ = ["predict", "PREDICT_WHICH"]
+__all__ = ["predict", "predict_data", "PREDICT_WHICH"]
 
 PREDICT_WHICH = ("mean", "pooled", "linear", "components", "prior", "posterior", "class")
 # the kinds that need the response (posterior class probabilities)
@@ -177,6 +177,22 @@ def _predict_data(res, exog, offset, exposure, endog, fixed, concomitant, groups
     idx = exog.index if isinstance(exog, (pd.DataFrame, pd.Series)) else pd.RangeIndex(n)
     return dict(X=X, U=U, Z=Z, offset=_new_offset(offset, exposure, n, None), y=y,
                 trials=trials, groups=g, index=idx)
+
+
+def predict_data(res, exog=None, offset=None, exposure=None, endog=None, fixed=None, concomitant=None,
+                 groups=None):
+    """The validated design pieces of the rows to predict: a dict with ``X``, ``U``, ``Z``,
+    ``offset``, ``y``, ``trials``, ``groups``, ``index`` (and ``T`` on the training rows).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from emglm import EMGLM
+    >>> res = EMGLM(np.arange(6.0), np.ones((6, 1)), k=1).fit()
+    >>> predict_data(res, np.ones((2, 1)))["X"].shape
+    (2, 1)
+    """
+    return _predict_data(res, exog, offset, exposure, endog, fixed, concomitant, groups)
 
 
 def _posterior(res, d, Eta, Mu, prior):

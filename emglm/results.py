@@ -134,10 +134,25 @@ class EMGLMResults(ResidualsMixin, MixingParamsMixin, PostEstimation):
     @property
     def _coef_table(self):
         mix = self.mixture
-        names, vals = mix.components[0].coef_table(mix.component_params(self.theta)[0])
-        if names is None:  # a GLM: its design's terms, then shared terms
-            names = list(self.model.exog_names) + list(self.model.fixed_names)
-        return list(names), vals
+        tables = []
+        for c, p in zip(mix.components, mix.component_params(self.theta)):
+            if not c.is_regression:
+                continue
+            names, vals = c.coef_table(p)
+            if names is None:  # a GLM: its design's terms, then shared terms
+                names = list(self.model.exog_names) + list(self.model.fixed_names)
+            tables.append((list(names), vals))
+        if len(tables) == 1:
+            return tables[0]
+        # a model per component: the union of their rows (NaN where a model has no such term)
+        union = list(dict.fromkeys(nm for names, _ in tables for nm in names))
+        out = np.full((len(union), self.k), np.nan)
+        j = 0
+        for names, vals in tables:
+            for i, nm in enumerate(names):
+                out[union.index(nm), j:j + vals.shape[1]] = vals[i]
+            j += vals.shape[1]
+        return union, out
 
     @property
     def param_names(self):
@@ -167,7 +182,8 @@ class EMGLMResults(ResidualsMixin, MixingParamsMixin, PostEstimation):
     @cached_property
     def scale(self):
         mix = self.mixture
-        sc = mix.components[0].scale(mix.component_params(self.theta)[0])
+        sc = np.concatenate([c.scale(p) for c, p in zip(mix.components, mix.component_params(self.theta))
+                             if c.is_regression])
         return pd.Series(sc, index=self.component_names[: self.k], name="scale")
 
     @cached_property
@@ -230,6 +246,11 @@ class EMGLMResults(ResidualsMixin, MixingParamsMixin, PostEstimation):
 
     @cached_property
     def _pooled_train(self):
+        if self.mixture.glm is None:
+            raise NotImplementedError(
+                "fittedvalues, llf_pooled and the response, Pearson and deviance residuals pool GLM "
+                f"linear predictors, which {self.model.family_name} components do not have; use "
+                "predict() (the marginal mean) and resid_quantile()")
         return self.pooled(self.e_step.T, self.e_step.Eta, self._P.scale)
 
     @property
@@ -484,6 +505,9 @@ class EMGLMResults(ResidualsMixin, MixingParamsMixin, PostEstimation):
             ``"posterior"``: (n, K) posterior (same condition); ``"class"``: the most
             probable class, a categorical Series (posterior when the response is given,
             prior otherwise).
+            For components from :mod:`emglm.components` the means are each model's own
+            (see :mod:`emglm.prediction_component`) and ``"prob"`` gives the mixture's
+            category probabilities (ordinal and multinomial components).
         offset, exposure : array_like or column name, optional
             For new data; as in statsmodels they default to none (zero offset) when ``exog``
             is given, and to the model's own on the training rows.
@@ -517,7 +541,10 @@ class EMGLMResults(ResidualsMixin, MixingParamsMixin, PostEstimation):
         >>> bool(np.allclose(res.predict(which="pooled"), res.fittedvalues))
         True
         """
-        from .prediction import predict
+        if self.mixture.glm is None:  # components that are not GLMs answer for themselves
+            from .prediction_component import predict_component as predict
+        else:
+            from .prediction import predict
 
         return predict(self, exog, which, offset, exposure, endog=endog, fixed=fixed,
                        concomitant=concomitant, groups=groups)

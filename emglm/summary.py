@@ -103,11 +103,15 @@ def build_summary(res, alpha=0.05, title=None):
     smry = MixtureSummary()
     smry.add_table_2cols(res, gleft=gleft, gright=gright, yname=m.endog_name,
                          xname=list(m.exog_names),
-                         title=title or f"Finite mixture of {m.family_name} GLMs (EM)")
+                         title=title or f"Finite mixture of {m.family_name} "
+                         f"{'GLMs' if res.mixture.glm is not None else 'components'} (EM)")
     prop = res.proportions
+    glm = res.mixture.glm is not None
     for c in comps[:k]:
-        rows = [(c, t) for t in m.exog_names]
-        smry.tables.append(_coef_table(res, rows, m.exog_names, alpha,
+        # a GLM's table shows its design terms; other components all their own parameters
+        terms = list(m.exog_names) if glm else [t for o, t in res.params_flat.index if o == c]
+        rows = [(c, t) for t in terms]
+        smry.tables.append(_coef_table(res, rows, terms, alpha,
                                        f"Component {c} (proportion {prop[c]:.4g})"))
     if m.fixed_names:
         rows = [("shared", t) for t in m.fixed_names]
@@ -132,7 +136,8 @@ def build_summary(res, alpha=0.05, title=None):
                                    txt_fmt=fmt_params))
     notes = [
         f"Standard errors: {_cov_note(res)}; proportions and dispersions by the delta method.",
-        "Components are ordered by increasing weighted mean linear predictor (point mass last).",
+        "Components are ordered by increasing weighted mean linear predictor (point mass last)."
+        if len(res.mixture.regression) == 1 else "Components are in the order of the families given.",
     ]
     if getattr(res, "_cov_pd", True) is False:
         notes.append("Warning: the information matrix is not positive definite; standard errors "

@@ -277,5 +277,30 @@ class ComponentFamily(abc.ABC):
     def check_endog(self, y, name="endog"):
         """Raise ValueError (naming ``name``) when ``y`` is outside the support."""
 
+    def extra_data(self):
+        """Further per-row data the components need, ``{name: column name or array}``.
+
+        The model takes each (a column of the formula's data frame, or an array of one value
+        per row), drops rows where it is missing together with the others, and hands the
+        cleaned arrays to the components as ``rows.extra[name]``. Default: none.
+        """
+        return {}
+
+    def prepare_endog(self, endog, endog_info=None):
+        """``(response, family)`` before the numeric checks: a hook for categorical responses.
+
+        ``endog_info`` is the formula's response design (patsy codes a categorical response
+        as one indicator column per level) or None for arrays. The returned family may be a
+        copy of this one that knows the response's levels. Default: both unchanged.
+        """
+        return endog, self
+
+    def check_data(self, y, extra, name="endog"):
+        """Raise ValueError when the response or the extra data are invalid (before any work).
+
+        Default: :meth:`check_endog` on the response.
+        """
+        self.check_endog(y, name)
+
     def __repr__(self):
         return f"{type(self).__name__}()"

@@ -121,7 +121,9 @@ class Mixture:
         self._cache = {}
         self._memo = [None] * len(self.components)
         g = self.components[0]
-        self.glm = g if isinstance(g, GLMComponent) else None
+        #: the regression components (several when each component is its own model)
+        self.regression = [c for c in self.components if c.is_regression]
+        self.glm = g if isinstance(g, GLMComponent) and len(self.regression) == 1 else None
         pm = [c for c in self.components if isinstance(c, PointMass)]
         self.point_mass = pm[0].value if pm else None
         if self.glm is not None:
@@ -369,6 +371,8 @@ class Mixture:
         """Permutation putting the regression classes in increasing order of their key
         (weighted mean linear predictor, offset excluded, for GLMs); ties (to 1e-10 relative)
         are broken by dispersion, then by proportion. A point mass stays last."""
+        if len(self.regression) > 1:  # different models: kept in the order they were given
+            return np.arange(self.k)
         comp, p = self.components[0], self.component_params(theta)[0]
         m = comp.order_key(p, self.rows)
         keyv = np.round(m / (np.max(np.abs(m)) + 1e-300), 10)
@@ -379,6 +383,10 @@ class Mixture:
 
     def permute(self, theta, perm):
         """Reorder the regression classes of ``theta`` by ``perm`` (a point mass stays last)."""
+        if len(self.regression) > 1:
+            if np.array_equal(perm, np.arange(self.k)):
+                return np.asarray(theta, dtype=float)
+            raise ValueError("the components of a model with a family per component keep their order")
         parts = self.component_params(theta)
         parts[0] = self.components[0].permute(parts[0], perm)
         order = np.concatenate([perm, np.arange(self.components[0].n_classes, self.K)])

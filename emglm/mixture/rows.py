@@ -59,6 +59,12 @@ class Rows:
     concomitant : (units, r) unit-level concomitant design, or None
     groups : (n,) integer group codes 0..G-1, or None
     n_jobs : int, threads for the row passes
+    extra : dict of str to (n,) arrays, optional
+        Further per-row data a component asks for by name (a censoring status, per-row
+        bounds), aligned with the other rows and dropped with them.
+    exog_names : list of str, optional
+        Names of the columns of ``exog`` (components without a GLM design label their
+        coefficients with them).
 
     Examples
     --------
@@ -72,7 +78,7 @@ class Rows:
     """
 
     def __init__(self, endog, exog, offset=None, freq_weights=None, trials=None, fixed=None,
-                 concomitant=None, groups=None, n_jobs=1):
+                 concomitant=None, groups=None, n_jobs=1, extra=None, exog_names=None):
         self.y = np.asarray(endog, dtype=float)
         self.X = np.asarray(exog, dtype=float)
         self.n, self.p = self.X.shape
@@ -100,10 +106,14 @@ class Rows:
             self.group_matrix = sparse.csr_matrix((self.w, (self.groups, np.arange(n))), shape=(self.G, n))
         self.blocks = row_blocks(n, SWEEP_ROWS)
         self.n_jobs = check_n_jobs(n_jobs)
+        self.extra = {name: np.asarray(v, dtype=float) for name, v in (extra or {}).items()}
+        self.exog_names = None if exog_names is None else [str(c) for c in exog_names]
 
     def __setstate__(self, state):
         self.__dict__.update(state)
         self.__dict__.setdefault("n_jobs", 1)
+        self.__dict__.setdefault("extra", {})
+        self.__dict__.setdefault("exog_names", None)
 
     # ------------------------------------------------------------------ map-reduce
     def map_blocks(self, fn):
@@ -166,4 +176,5 @@ class Rows:
             groups = recode[self.groups[rows]]
         return Rows(self.y[rows], self.X[rows], self.offset[rows], self.w[rows], self.trials[rows],
                     None if self.U is None else self.U[rows],
-                    None if self.Z is None else self.Z[units], groups, self.n_jobs)
+                    None if self.Z is None else self.Z[units], groups, self.n_jobs,
+                    extra={name: v[rows] for name, v in self.extra.items()}, exog_names=self.exog_names)
