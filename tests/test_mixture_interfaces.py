@@ -47,7 +47,7 @@ def test_mstep_from_partition_sums_equals_in_memory(family, scale):
     parts = []
     for sl in (slice(0, cut), slice(cut, None)):
         r = Rows(y[sl], X[sl], off[sl], w[sl], fixed=U[sl])
-        c = GLMComponent(family, r, 2, scale=scale)
+        c = GLMComponent(family, r, 2, scale=scale, standardisation=comp.standardisation)
         Wp = np.ascontiguousarray(W[:, sl])
         parts.append((r, c, Wp, c.evaluate(params, r)))
 

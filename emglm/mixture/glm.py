@@ -60,7 +60,7 @@ class GLMComponent(Component):
 
     has_linear_predictor = True
 
-    def __init__(self, family, rows, k, scale="component", var_floor=None):
+    def __init__(self, family, rows, k, scale="component", var_floor=None, standardisation=None):
         self.fam = FamilyAdapter(family, rows.y, rows.trials)
         self.family = family
         self.k = self.n_classes = int(k)
@@ -69,6 +69,60 @@ class GLMComponent(Component):
         self.has_scale = self.fam.has_scale
         self.n_scale = 0 if not self.has_scale else (1 if self.shared_scale else self.k)
         self.var_floor = var_floor
+        if standardisation is None:
+            self._standardise(rows)
+        else:  # the constants of the whole data, for a part of the rows (partition sums add)
+            self._center, self._scale, self._int_col, self._int_value = standardisation
+
+    def _standardise(self, rows):
+        """Centre and scale of the design's columns for the IRLS solves.
+
+        The Gram matrices are formed on ``(D - c) / s`` and the solution mapped back, so the
+        estimates do not depend on the location or units of a covariate (a timestamp
+        ``x + 1.7e9`` keeps its slope). Columns are centred only when the component design
+        has a constant column (an intercept) to absorb the shift; constant columns are left
+        as they are.
+        """
+        D = rows.D
+        self._int_col, self._int_value = None, 1.0
+        if D.shape[0] == 0:
+            self._center = self._scale = None
+            return
+        lo, hi = D.min(axis=0), D.max(axis=0)
+        const = hi == lo
+        Xconst = np.flatnonzero(const[: self.p] & (hi[: self.p] != 0))
+        self._int_col = int(Xconst[0]) if Xconst.size else None
+        self._int_value = float(hi[self._int_col]) if self._int_col is not None else 1.0
+        mean = D.mean(axis=0)
+        sd = D.std(axis=0)
+        center = np.where(const | (self._int_col is None), 0.0, mean)
+        spread = sd if self._int_col is not None else np.sqrt(np.mean(D * D, axis=0))
+        scale = np.where(const | ~(spread > 0), 1.0, spread)
+        if np.all(center == 0.0) and np.all(np.abs(np.log(scale)) < np.log(1e3)):
+            # well scaled already: keep the plain products (no per-block copies)
+            self._center = self._scale = None
+        else:
+            self._center, self._scale = center, scale
+
+    @property
+    def standardisation(self):
+        """``(center, scale, intercept column, its value)`` of the IRLS solves; pass it to the
+        component of a part of the rows so that the parts' Gram sums add up."""
+        return self._center, self._scale, self._int_col, self._int_value
+
+    def _from_standard(self, beta_s, delta_s):
+        """Coefficients on the original columns from those on the standardised columns."""
+        if self._center is None:
+            return beta_s, delta_s
+        p = self.p
+        cx, sx = self._center[:p], self._scale[:p]
+        cu, su = self._center[p:], self._scale[p:]
+        beta = beta_s / sx
+        delta = delta_s / su
+        if self._int_col is not None:
+            shift = beta @ cx + (delta @ cu if self.q else 0.0)
+            beta[:, self._int_col] -= shift / self._int_value
+        return beta, delta
 
     # ------------------------------------------------------------------ parameters
     @property
@@ -196,10 +250,15 @@ class GLMComponent(Component):
                 Ub[bad] = 0.0
             return Wb, Ub
 
-        return grams_blocked(rows.D, self.k, terms, rows.blocks, rows.n_jobs)
+        return grams_blocked(rows.D, self.k, terms, rows.blocks, rows.n_jobs, center=self._center,
+                             scale=self._scale)
 
     def solve_gram(self, As, bs):
-        """The IRLS solution ``(beta (k, p), delta (q,))`` from summed Gram matrices."""
+        """The IRLS solution ``(beta (k, p), delta (q,))`` from summed Gram matrices (formed
+        on the standardised columns when the design needs it, and mapped back)."""
+        return self._from_standard(*self._solve_gram(As, bs))
+
+    def _solve_gram(self, As, bs):
         p, q, k = self.p, self.q, self.k
         if q == 0:
             return np.vstack([solve_psd(A, b) for A, b in zip(As, bs)]), np.zeros(0)
