@@ -25,6 +25,7 @@ import warnings
 
 import numpy as np
 
+from .information import analytic_information, supports_analytic
 from .warnings import DegenerateComponentWarning
 
 __all__ = ["COV_TYPES", "check_cov_type", "total_score", "unit_scores", "outer_product",
@@ -204,10 +205,13 @@ def outer_product(engine, theta):
     return out
 
 
-def observed_information(engine, theta, opg=None, rel_step=None):
-    """Minus the Hessian of the observed-data llf: central differences of the analytic score.
+def observed_information(engine, theta, opg=None, rel_step=None, method="auto"):
+    """Minus the Hessian of the observed-data llf.
 
-    The step for parameter i is ``rel_step * max(|theta_i|, s_i)`` with ``s_i`` its
+    ``method="analytic"`` is Louis' formula in one pass over the rows
+    (:func:`emglm.information.analytic_information`); ``"numerical"`` central differences of
+    the analytic score (two passes per parameter); ``"auto"`` (default) the analytic one when
+    every component supplies second derivatives. For the numerical one, the step for parameter i is ``rel_step * max(|theta_i|, s_i)`` with ``s_i`` its
     per-observation natural scale ``1 / sqrt(B_ii / nobs)`` from the outer product ``B``
     (so that coefficients of covariates on large scales get small steps); ``rel_step``
     defaults to ``eps ** (1/3)``.
@@ -223,6 +227,10 @@ def observed_information(engine, theta, opg=None, rel_step=None):
     >>> bool(np.all(np.linalg.eigvalsh(I) > 0))
     True
     """
+    if method not in ("auto", "analytic", "numerical"):
+        raise ValueError(f"method must be 'auto', 'analytic' or 'numerical', got {method!r}")
+    if method == "analytic" or (method == "auto" and supports_analytic(engine)):
+        return analytic_information(engine, theta)
     theta = np.asarray(theta, dtype=float)
     dim = theta.size
     if opg is None:
