@@ -33,7 +33,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.linalg import blas
 
-from .parallel import map_blocks
+from .parallel import blas_limit, map_blocks
 
 __all__ = ["supports_analytic", "analytic_information"]
 
@@ -59,7 +59,7 @@ def supports_analytic(mix):
 
 
 class _Part:
-    """A GLM-like component's place in ``theta`` and in the classes, and its derivatives."""
+    """A GLM-like component's place in ``theta`` and in the classes."""
 
     def __init__(self, mix, c, params, ev):
         comp = mix.components[c]
@@ -68,9 +68,10 @@ class _Part:
         k, p, q, ns = comp.k, comp.p, comp.q, comp.n_scale
         self.k, self.p, self.q, self.has_scale = k, p, q, ns > 0
         self.classes = np.arange(mix.class_slice(c).start, mix.class_slice(c).stop)
-        delta = o + k * p + np.arange(q)
-        #: global indices of [beta_j, delta] for class j, and of its log dispersion
-        self.idx = [np.concatenate([o + j * p + np.arange(p), delta]) for j in range(k)]
+        #: entries of theta: beta_j (slices), delta (a slice), log dispersion of class j
+        self.bsl = [slice(o + j * p, o + (j + 1) * p) for j in range(k)]
+        self.dsl = slice(o + k * p, o + k * p + q)
+        self.idx = [np.r_[self.bsl[j], self.dsl] for j in range(k)]  # [beta_j, delta]
         self.sidx = [o + k * p + q + (j if ns == k else 0) for j in range(k)] if ns else None
 
 
@@ -126,7 +127,13 @@ def analytic_information(mix, theta):
     if not supports_analytic(mix):
         raise ValueError("mix: a component does not supply second derivatives; use "
                          "observed_information(..., method='numerical')")
-    theta = np.asarray(theta, dtype=float)
+    # BLAS held to one thread, as in a fit: the block products are small (a threaded BLAS
+    # only competes with the row-pass threads) and their sums stay the same for any n_jobs
+    with blas_limit():
+        return _louis(mix, np.asarray(theta, dtype=float))
+
+
+def _louis(mix, theta):
     es = mix.estep(theta)
     rows = mix.rows
     dim, K = mix.size, mix.K
@@ -159,46 +166,8 @@ def analytic_information(mix, theta):
             return out, Su, w_u
         Tr, wr, Dr = T[ridx], rows.w[ridx], rows.D[ridx]
         for pt in parts:
-            a, a2, b, c, e = pt.comp.second_derivatives(pt.params, pt.ev, ridx)
-            for j in range(pt.k):
-                J = pt.classes[j]
-                om = wr * Tr[:, J]
-                aj, a2j = _clean(om, a[j], a2[j])
-                bj, cj, ej = _clean(om, b[j], c[j], e[j]) if pt.has_scale else (None, None, None)
-                Tuj = Tu[:, J] * w_u  # posterior times unit weight
-                if not grouped:  # unit = row: complete-data and missing parts in one Gram
-                    v = om * (-a2j - aj * aj)
-                    Sd, Sb = Dr * aj[:, None], bj  # class-j scores of the unit (row)
-                    G = (Dr * v[:, None]).T @ Dr
-                    if pt.has_scale:
-                        col = Dr.T @ (om * (-cj - aj * bj))
-                        sc = om @ (-ej - bj * bj)
-                else:  # complete-data part row by row, missing part from the group sums
-                    G = (Dr * (-om * a2j)[:, None]).T @ Dr
-                    Sd = _group_sum(Dr * (wr * aj)[:, None], starts, nonempty, m_u)
-                    G -= (Sd * Tuj[:, None]).T @ Sd
-                    if pt.has_scale:
-                        Sb = _group_sum(wr * bj, starts, nonempty, m_u)
-                        col = Dr.T @ (-om * cj) - Sd.T @ (Tuj * Sb)
-                        sc = om @ (-ej) - Tuj @ (Sb * Sb)
-                ix = pt.idx[j]
-                out[np.ix_(ix, ix)] += G
-                Su[:, ix[:pt.p]] += Sd[:, :pt.p] * Tu[:, J][:, None]
-                if pt.q:
-                    Su[:, ix[pt.p:]] += Sd[:, pt.p:] * Tu[:, J][:, None]
-                if pt.has_scale:
-                    si = [pt.sidx[j]]
-                    _add_sym(out, ix, si, col[:, None])
-                    out[si[0], si[0]] += sc
-                    Su[:, si[0]] += Sb * Tu[:, J]
-                if est:  # -sum_u w_u T_uj s_uj (g_uj (x) z_u)': no Hessian cross term
-                    g = -PIu[:, 1:].copy()
-                    if J >= 1:
-                        g[:, J - 1] += 1.0
-                    Q = _kron_rows(g * Tuj[:, None], Zc)
-                    _add_sym(out, ix, gidx, -(Sd.T @ Q))
-                    if pt.has_scale:
-                        _add_sym(out, si, gidx, -(Sb @ Q)[None, :])
+            _glm_terms(pt, out, Su, ridx, Dr, Tr, wr, Tu, w_u, starts, nonempty if grouped else None,
+                       PIu if est else None, Zc if est else None, gidx)
         return out, Su, w_u
 
     if rows.groups is None:
@@ -219,6 +188,94 @@ def analytic_information(mix, theta):
     for blk in blocks:  # in block order: the same numbers for any number of threads
         total += blk
     return 0.5 * (total + total.T)
+
+
+def _glm_terms(pt, out, Su, ridx, Dr, Tr, wr, Tu, w_u, starts, nonempty, PIu, Zc, gidx):
+    """Add a GLM component's Louis terms of one block to ``out`` and its unit scores to ``Su``.
+
+    Per class j (weights ``om = w T_j`` per row): the information block of ``[beta_j, delta,
+    log phi_j]`` and its cross terms with the mixing logits. All classes' row-level products
+    with the design go into one wide matrix product per block.
+    """
+    k, p, q = pt.k, pt.p, pt.q
+    d, hs, est = p + q, pt.has_scale, PIu is not None
+    a, a2, b, c, e = pt.comp.second_derivatives(pt.params, pt.ev, ridx)
+    om = (Tr[:, pt.classes] * wr[:, None]).T  # (k, m)
+    a, a2, b, c, e = _clean(om, a, a2, b, c, e)
+    TU = Tu[:, pt.classes]  # (units, k)
+    nr = gidx.size if est else 0
+    grouped = starts is not None
+    Q = []
+    for j in range(k):  # (units, nr): sum_u w_u T_uj (g_uj (x) z_u), g_uj = e_j - pi_u
+        if not est:
+            Q.append(None)
+            continue
+        J = pt.classes[j]
+        g = -PIu[:, 1:].copy()
+        if J >= 1:
+            g[:, J - 1] += 1.0
+        Q.append(_kron_rows(g * (TU[:, j] * w_u)[:, None], Zc))
+    if not grouped:
+        # unit = row: complete-data and missing parts of a class in one Gram,
+        # ``om (-a2 - a^2)`` on d d', ``om (-c - a b)`` on d, and ``-a Q`` for the cross terms
+        wj = d + hs + nr
+        Zw = np.empty((Dr.shape[0], k * wj))
+        for j in range(k):
+            o = j * wj
+            np.multiply(Dr, (om[j] * (-a2[j] - a[j] * a[j]))[:, None], out=Zw[:, o:o + d])
+            if hs:
+                Zw[:, o + d] = om[j] * (-c[j] - a[j] * b[j])
+            if nr:
+                np.multiply(Q[j], -a[j][:, None], out=Zw[:, o + d + hs:o + wj])
+        R = Dr.T @ Zw
+        for j in range(k):
+            o, ix = j * wj, pt.idx[j]
+            out[np.ix_(ix, ix)] += R[:, o:o + d]
+            if hs:
+                si = [pt.sidx[j]]
+                _add_sym(out, ix, si, R[:, o + d:o + d + 1])
+                out[si[0], si[0]] += om[j] @ (-e[j] - b[j] * b[j])
+                if nr:
+                    _add_sym(out, si, gidx, -(b[j] @ Q[j])[None, :])
+            if nr:
+                _add_sym(out, ix, gidx, R[:, o + d + hs:o + wj])
+        Ta = TU.T * a  # (k, m): T_j a_j, the unit score's coefficient on the design
+        for j in range(k):
+            Su[:, pt.bsl[j]] += Dr[:, :p] * Ta[j][:, None]
+        if q:
+            Su[:, pt.dsl] += Dr[:, p:] * Ta.sum(axis=0)[:, None]
+        if hs:
+            for j in range(k):
+                Su[:, pt.sidx[j]] += TU[:, j] * b[j]
+        return
+    # groups: the complete-data part row by row (one wide product), the missing part from the
+    # class-j scores of each group, sums of its rows' weighted scores
+    m_u = Tu.shape[0]
+    wj = d + hs
+    Zw = np.empty((Dr.shape[0], k * wj))
+    for j in range(k):
+        np.multiply(Dr, (-om[j] * a2[j])[:, None], out=Zw[:, j * wj:j * wj + d])
+        if hs:
+            Zw[:, j * wj + d] = -om[j] * c[j]
+    R = Dr.T @ Zw
+    for j in range(k):
+        Sd = _group_sum(Dr * (wr * a[j])[:, None], starts, nonempty, m_u)
+        Tuj = TU[:, j] * w_u
+        ix, o = pt.idx[j], j * wj
+        out[np.ix_(ix, ix)] += R[:, o:o + d] - (Sd * Tuj[:, None]).T @ Sd
+        if hs:
+            Sb = _group_sum(wr * b[j], starts, nonempty, m_u)
+            si = [pt.sidx[j]]
+            _add_sym(out, ix, si, (R[:, o + d] - Sd.T @ (Tuj * Sb))[:, None])
+            out[si[0], si[0]] += om[j] @ (-e[j]) - Tuj @ (Sb * Sb)
+            Su[:, si[0]] += Sb * TU[:, j]
+            if nr:
+                _add_sym(out, si, gidx, -(Sb @ Q[j])[None, :])
+        if nr:
+            _add_sym(out, ix, gidx, -(Sd.T @ Q[j]))
+        Su[:, pt.bsl[j]] += Sd[:, :p] * TU[:, j][:, None]
+        if q:
+            Su[:, pt.dsl] += Sd[:, p:] * TU[:, j][:, None]
 
 
 def _group_sum(V, starts, nonempty, m_u):
@@ -243,15 +300,15 @@ def _mixing_term(out, gidx, Tl, Pl, Z, w):
     """``sum_u w_u sum_j T_uj (-H_uj - s_uj s_uj')`` on the mixing logits.
 
     With ``g_uj = e_j - pi_u`` over the classes 1..K-1: ``sum_j T_j g_j g_j' = diag(T) - T pi'
-    - pi T' + pi pi'`` and ``-H = diag(pi) - pi pi'``, each times ``z_u z_u'``.
+    - pi T' + pi pi'`` and ``-H = diag(pi) - pi pi'``, each times ``z_u z_u'``: the sum is
+    ``T pi' + pi T' - 2 pi pi' + diag(pi - T)`` (x) ``z z'``, made from row-wise Kronecker
+    products (three matrix products and one small Gram per class).
     """
-    m, L = Tl.shape
-    C = (Tl[:, :, None] * Pl[:, None, :] + Pl[:, :, None] * Tl[:, None, :]
-         - 2.0 * Pl[:, :, None] * Pl[:, None, :])
-    d = np.arange(L)
-    C[:, d, d] += Pl - Tl
-    C *= w[:, None, None]
-    r = Z.shape[1]
-    ZZ = (Z[:, :, None] * Z[:, None, :]).reshape(m, r * r)
-    blk = np.tensordot(C.reshape(m, L * L), ZZ, axes=(0, 0)).reshape(L, L, r, r)
-    out[np.ix_(gidx, gidx)] += blk.transpose(0, 2, 1, 3).reshape(L * r, L * r)
+    L, r = Tl.shape[1], Z.shape[1]
+    A, B = _kron_rows(Tl * w[:, None], Z), _kron_rows(Pl, Z)
+    AB = A.T @ B
+    blk = AB + AB.T - 2.0 * (_kron_rows(Pl * w[:, None], Z).T @ B)
+    D = w[:, None] * (Pl - Tl)
+    for l in range(L):
+        blk[l * r:(l + 1) * r, l * r:(l + 1) * r] += Z.T @ (Z * D[:, l:l + 1])
+    out[np.ix_(gidx, gidx)] += blk
