@@ -96,7 +96,7 @@ def _add_sym(out, i, j, blk):
     out[np.ix_(j, i)] += blk.T
 
 
-def analytic_information(mix, theta):
+def analytic_information(mix, theta, return_opg=False):
     """Minus the Hessian of the observed-data log-likelihood at ``theta`` (Louis' formula).
 
     Parameters
@@ -106,10 +106,13 @@ def analytic_information(mix, theta):
         (:func:`supports_analytic`).
     theta : ndarray
         The flat parameter vector.
+    return_opg : bool
+        Also return the outer product of the unit scores ``sum_u w_u s_u s_u'`` (what
+        :func:`emglm.inference.outer_product` computes), a term of the same pass.
 
     Returns
     -------
-    ndarray (dim, dim), symmetric.
+    ndarray (dim, dim), symmetric; with ``return_opg`` the pair ``(information, opg)``.
 
     Examples
     --------
@@ -130,7 +133,8 @@ def analytic_information(mix, theta):
     # BLAS held to one thread, as in a fit: the block products are small (a threaded BLAS
     # only competes with the row-pass threads) and their sums stay the same for any n_jobs
     with blas_limit():
-        return _louis(mix, np.asarray(theta, dtype=float))
+        info, opg = _louis(mix, np.asarray(theta, dtype=float))
+    return (info, opg) if return_opg else info
 
 
 def _louis(mix, theta):
@@ -184,10 +188,12 @@ def _louis(mix, theta):
             return _finish(chunk(ridx, slice(g0, g1), ptr[g0:g1] - ptr[g0]))
 
         blocks = map_blocks(gchunk, gblocks, rows.n_jobs)
-    total = np.zeros((dim, dim))
-    for blk in blocks:  # in block order: the same numbers for any number of threads
+    total, opg = np.zeros((dim, dim)), np.zeros((dim, dim))
+    for blk, ob in blocks:  # in block order: the same numbers for any number of threads
         total += blk
-    return 0.5 * (total + total.T)
+        opg += ob
+    total += opg
+    return 0.5 * (total + total.T), opg
 
 
 def _glm_terms(pt, out, Su, ridx, Dr, Tr, wr, Tu, w_u, starts, nonempty, PIu, Zc, gidx):
@@ -287,13 +293,13 @@ def _group_sum(V, starts, nonempty, m_u):
 
 
 def _finish(res):
-    """A block's Louis sum: its class terms plus ``sum_u w_u s_u s_u'`` (a rank-m update)."""
+    """A block's class terms and its ``sum_u w_u s_u s_u'`` (a rank-m update, symmetric)."""
     out, Su, w_u = res
-    if Su.shape[0]:
-        A = (Su * np.sqrt(w_u)[:, None]).T  # (dim, m), Fortran order for BLAS
-        U = blas.dsyrk(1.0, A, trans=0)  # upper triangle of A A'
-        out += U + np.triu(U, 1).T
-    return out
+    if not Su.shape[0]:
+        return out, np.zeros_like(out)
+    A = (Su * np.sqrt(w_u)[:, None]).T  # (dim, m), Fortran order for BLAS
+    U = blas.dsyrk(1.0, A, trans=0)  # upper triangle of A A'
+    return out, U + np.triu(U, 1).T
 
 
 def _mixing_term(out, gidx, Tl, Pl, Z, w):

@@ -97,6 +97,17 @@ def test_analytic_information_equals_fd_hessian_of_llf(case):
     assert _scaled_gap(analytic_information(mix, th), -H) < 1e-4
 
 
+@pytest.mark.parametrize("case", ["combined", "gamma_weights", "gamma_shared_groups_all"])
+def test_opg_of_the_pass_equals_outer_product(case):
+    from emglm.inference import outer_product
+
+    res = _fit(case)
+    info, opg = analytic_information(res.mixture, res.theta, return_opg=True)
+    B = outer_product(res.mixture, res.theta)
+    assert _scaled_gap(opg, B) < 1e-12
+    np.testing.assert_array_equal(info, analytic_information(res.mixture, res.theta))
+
+
 def test_analytic_information_off_optimum():
     # Louis' formula holds at any theta, not only at the maximum
     res = _fit("gamma_shared_groups_all")
