@@ -32,13 +32,15 @@ def _blocks(n_units):
 
 
 def _log_prior_block(G, Zb, out=None):
-    """(b, K) log prior of a block from the full (K, r) coefficients (row 0 zero)."""
-    E = Zb @ G.T if out is None else np.matmul(Zb, G.T, out=out)
-    m = E.max(axis=1, keepdims=True)
-    E -= m
-    s = np.exp(E).sum(axis=1, keepdims=True)
+    """(K, b) log prior of a block (classes as rows: the log-sum-exp is a few whole-row
+    operations) from the full (K, r) coefficients (row 0 zero); also ``exp`` of the shifted
+    logits and their column sums, from which the probabilities follow."""
+    E = G @ Zb.T if out is None else np.matmul(G, Zb.T, out=out)
+    E -= E.max(axis=0)
+    ex = np.exp(E)
+    s = ex.sum(axis=0)
     E -= np.log(s)
-    return E
+    return E, ex, s
 
 
 def _full(gamma, r):
@@ -48,6 +50,8 @@ def _full(gamma, r):
 
 def log_prior(gamma, Z, n_jobs=1):
     """(units, K) log prior class probabilities of the multinomial logit, block by block.
+
+    The result is the transpose of a C-ordered (K, units) array (what the E-step reads).
 
     Examples
     --------
@@ -59,18 +63,28 @@ def log_prior(gamma, Z, n_jobs=1):
     """
     Z = np.asarray(Z, dtype=float)
     G = _full(gamma, Z.shape[1])
-    out = np.empty((Z.shape[0], G.shape[0]))
+    out = np.empty((G.shape[0], Z.shape[0]))
 
     def block(s, e):
-        _log_prior_block(G, Z[s:e], out=out[s:e])
+        _log_prior_block(G, Z[s:e], out=out[:, s:e])
 
     map_blocks(block, _blocks(Z.shape[0]), n_jobs)
-    return out
+    return out.T
 
 
 def _q_block(lp, Tb, wb):
-    """``sum_u w_u sum_j T_uj log pi_uj`` of a block."""
-    return float(wb @ np.einsum("ij,ij->i", Tb, lp))
+    """``sum_u w_u sum_j T_uj log pi_uj`` of a block ((K, b) arrays), classes in order;
+    ``wb`` None for unit weights."""
+    q = 0.0
+    for j in range(lp.shape[0]):
+        q += float((Tb[j] if wb is None else Tb[j] * wb) @ lp[j])
+    return q
+
+
+def _weights(uw):
+    """The unit weights, or None when they are all 1 (no multiplications needed)."""
+    uw = np.asarray(uw, dtype=float)
+    return None if np.all(uw == 1.0) else uw
 
 
 def newton_pass(gamma, Z, T, uw, n_jobs=1, lp=None):
@@ -96,37 +110,47 @@ def newton_pass(gamma, Z, T, uw, n_jobs=1, lp=None):
     K = G.shape[0]
     L = K - 1
     pairs = [(a, b) for a in range(L) for b in range(a, L)]
+    Tt = np.asarray(T).T  # (K, units): a view when T is a transposed posterior
+    lpt = None if lp is None else np.asarray(lp).T
+    ncol = L + len(pairs) * r
+    w = _weights(uw)
 
     def block(s, e):
-        Zb, Tb, wb = Z[s:e], T[s:e], uw[s:e]
-        lpb = _log_prior_block(G, Zb) if lp is None else lp[s:e]
+        Zb, Tb, wb = Z[s:e], Tt[:, s:e], None if w is None else w[s:e]
+        if lpt is None:
+            lpb, ex, sm = _log_prior_block(G, Zb)
+            P = ex[1:] / sm
+        else:
+            lpb = lpt[:, s:e]
+            P = np.exp(lpb[1:])
         q = _q_block(lpb, Tb, wb)
-        P = np.exp(lpb[:, 1:])
-        R = (Tb[:, 1:] - P) * wb[:, None]
-        Pw = P * wb[:, None]
-        # one wide product Z' [R, Z c_ab for every pair a <= b]
-        W = np.empty((e - s, L + len(pairs) * r))
-        W[:, :L] = R
+        # one product [R; c_ab z for every pair a <= b] @ Z_b, rows (K-1) + pairs * r
+        W = np.empty((ncol, e - s))
+        np.subtract(Tb[1:], P, out=W[:L])
+        if wb is not None:
+            W[:L] *= wb
+        Pw = P if wb is None else P * wb
+        Zt = Zb.T
         for i, (a, b) in enumerate(pairs):
-            c = Pw[:, a] * ((1.0 if a == b else 0.0) - P[:, b])
-            np.multiply(Zb, c[:, None], out=W[:, L + i * r:L + (i + 1) * r])
-        return q, Zb.T @ W
+            c = Pw[a] * ((1.0 if a == b else 0.0) - P[b])
+            np.multiply(Zt, c, out=W[L + i * r:L + (i + 1) * r])
+        return q, W @ Zb
 
-    q, M = 0.0, np.zeros((r, L + len(pairs) * r))
+    q, M = 0.0, np.zeros((ncol, r))
     for qb, Mb in map_blocks(block, _blocks(units), n_jobs):  # in block order
         q += qb
         M += Mb
-    grad = M[:, :L].T.ravel()
+    grad = M[:L].ravel()
     H = np.zeros((L * r, L * r))
     for i, (a, b) in enumerate(pairs):
-        blk = M[:, L + i * r:L + (i + 1) * r]
+        blk = M[L + i * r:L + (i + 1) * r]
         H[a * r:(a + 1) * r, b * r:(b + 1) * r] = blk
         H[b * r:(b + 1) * r, a * r:(a + 1) * r] = blk.T
     return q, grad, H
 
 
 def objective_pass(gamma, Z, T, uw, n_jobs=1, out=None):
-    """``Q(gamma)`` in one pass; the log prior is written into ``out`` (units, K) when given.
+    """``Q(gamma)`` in one pass; the log prior is written into ``out`` (K, units) when given.
 
     Examples
     --------
@@ -137,10 +161,12 @@ def objective_pass(gamma, Z, T, uw, n_jobs=1, out=None):
     """
     Z = np.asarray(Z, dtype=float)
     G = _full(gamma, Z.shape[1])
+    Tt = np.asarray(T).T
+    w = _weights(uw)
 
     def block(s, e):
-        lpb = _log_prior_block(G, Z[s:e], out=None if out is None else out[s:e])
-        return _q_block(lpb, T[s:e], uw[s:e])
+        lpb = _log_prior_block(G, Z[s:e], out=None if out is None else out[:, s:e])[0]
+        return _q_block(lpb, Tt[:, s:e], None if w is None else w[s:e])
 
     total = 0.0
     for v in map_blocks(block, _blocks(Z.shape[0]), n_jobs):
@@ -154,7 +180,7 @@ def mstep(gamma, Z, T, uw, n_steps=1, n_jobs=1, lp=None):
     The same iterates as :func:`emglm.mixing.mstep_concomitant` (one Newton pass and one
     objective pass per halving trial instead of whole-array log-sum-exps). ``lp`` is the log
     prior at ``gamma`` when known. Returns ``(gamma, lp)``: the new coefficients (K-1, r) and
-    the log prior at them (None when no step was taken).
+    the (units, K) log prior at them (None when no step was taken).
 
     Examples
     --------
@@ -175,11 +201,11 @@ def mstep(gamma, Z, T, uw, n_steps=1, n_jobs=1, lp=None):
         q0, grad, H = newton_pass(g, Z, T, uw, n_jobs, lp=lp_g)
         step = solve_psd(H, grad).reshape(K - 1, r)
         t = 1.0
-        buf = np.empty((Z.shape[0], K))
+        buf = np.empty((K, Z.shape[0]))
         for _ in range(30):
             cand = g + t * step
             if objective_pass(cand, Z, T, uw, n_jobs, out=buf) >= q0 - 1e-12 * (abs(q0) + 1):
-                g, lp_g = cand, buf
+                g, lp_g = cand, buf.T
                 break
             t *= 0.5
         if np.max(np.abs(t * step)) < 1e-12:
