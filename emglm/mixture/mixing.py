@@ -99,24 +99,33 @@ class ConcomitantMixing(Mixing):
         lp.flags.writeable = False
         self._cached = (np.asarray(gamma, dtype=float).tobytes(), Z, lp)
 
+    def _transposed(self, Z):
+        """The (r, units) transpose of ``Z`` the passes read, made once per design."""
+        c = getattr(self, "_zt", None)
+        if c is None or c[0] is not Z:
+            c = (Z, _fused.transposed(Z))
+            self._zt = c
+        return c[1]
+
     def log_prior(self, gamma, rows=None, Z=None):
         Zd = rows.Z if Z is None else Z
         lp = self._hit(gamma, Zd)
         if lp is None:
-            lp = _fused.log_prior(gamma, Zd, getattr(rows, "n_jobs", 1))
+            lp = _fused.log_prior(gamma, Zd, getattr(rows, "n_jobs", 1), Zt=self._transposed(Zd))
             self._keep(gamma, Zd, lp)
         return lp
 
     def mstep(self, gamma, Tunit, rows, n_steps=1):
         g, lp = _fused.mstep(gamma, rows.Z, Tunit, rows.unit_w, n_steps=n_steps, n_jobs=rows.n_jobs,
-                             lp=self._hit(gamma, rows.Z))
+                             lp=self._hit(gamma, rows.Z), Zt=self._transposed(rows.Z))
         if lp is not None:
             self._keep(g, rows.Z, lp)
         return g
 
     def __getstate__(self):
         state = self.__dict__.copy()
-        state.pop("_cached", None)  # a cache: never pickled
+        state.pop("_cached", None)  # caches: never pickled
+        state.pop("_zt", None)
         return state
 
 

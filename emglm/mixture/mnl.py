@@ -24,18 +24,19 @@ from ..linalg import row_blocks, solve_psd
 from ..parallel import map_blocks
 from .rows import SWEEP_ROWS
 
-__all__ = ["log_prior", "newton_pass", "objective_pass", "mstep"]
+__all__ = ["log_prior", "newton_pass", "objective_pass", "mstep", "transposed"]
 
 
 def _blocks(n_units):
     return row_blocks(n_units, SWEEP_ROWS) if n_units else []
 
 
-def _log_prior_block(G, Zb, out=None):
+def _log_prior_block(G, Ztb, out=None):
     """(K, b) log prior of a block (classes as rows: the log-sum-exp is a few whole-row
-    operations) from the full (K, r) coefficients (row 0 zero); also ``exp`` of the shifted
-    logits and their column sums, from which the probabilities follow."""
-    E = G @ Zb.T if out is None else np.matmul(G, Zb.T, out=out)
+    operations) from the full (K, r) coefficients (row 0 zero) and the block's (r, b)
+    transposed design; also ``exp`` of the shifted logits and their column sums, from which
+    the probabilities follow."""
+    E = G @ Ztb if out is None else np.matmul(G, Ztb, out=out)
     E -= E.max(axis=0)
     ex = np.exp(E)
     s = ex.sum(axis=0)
@@ -43,15 +44,32 @@ def _log_prior_block(G, Zb, out=None):
     return E, ex, s
 
 
+def transposed(Z):
+    """The (r, units) C-ordered transpose of the concomitant design (rows read whole).
+
+    Examples
+    --------
+    >>> transposed(np.ones((3, 2))).shape
+    (2, 3)
+    """
+    return np.ascontiguousarray(np.asarray(Z, dtype=float).T)
+
+
+def _design(Z, Zt):
+    Z = np.asarray(Z, dtype=float)
+    return Z, (transposed(Z) if Zt is None else Zt)
+
+
 def _full(gamma, r):
     gamma = np.asarray(gamma, dtype=float).reshape(-1, r)
     return np.vstack([np.zeros((1, r)), gamma])
 
 
-def log_prior(gamma, Z, n_jobs=1):
+def log_prior(gamma, Z, n_jobs=1, Zt=None):
     """(units, K) log prior class probabilities of the multinomial logit, block by block.
 
     The result is the transpose of a C-ordered (K, units) array (what the E-step reads).
+    ``Zt`` is :func:`transposed` ``(Z)`` when already made (every pass reads it).
 
     Examples
     --------
@@ -61,12 +79,12 @@ def log_prior(gamma, Z, n_jobs=1):
     array([[0.5 , 0.5 ],
            [0.25, 0.75]])
     """
-    Z = np.asarray(Z, dtype=float)
+    Z, Zt = _design(Z, Zt)
     G = _full(gamma, Z.shape[1])
     out = np.empty((G.shape[0], Z.shape[0]))
 
     def block(s, e):
-        _log_prior_block(G, Z[s:e], out=out[:, s:e])
+        _log_prior_block(G, Zt[:, s:e], out=out[:, s:e])
 
     map_blocks(block, _blocks(Z.shape[0]), n_jobs)
     return out.T
@@ -87,7 +105,7 @@ def _weights(uw):
     return None if np.all(uw == 1.0) else uw
 
 
-def newton_pass(gamma, Z, T, uw, n_jobs=1, lp=None):
+def newton_pass(gamma, Z, T, uw, n_jobs=1, lp=None, Zt=None):
     """``(Q, gradient, information)`` of the weighted multinomial logit in one pass.
 
     The gradient (class-major, (K-1) r) is ``sum_u w_u (T_u - pi_u)_l z_u`` and the
@@ -104,7 +122,7 @@ def newton_pass(gamma, Z, T, uw, n_jobs=1, lp=None):
     >>> float(g[0]), float(H[0, 0])  # sum(T_2 - 1/2), sum(1/4)
     (1.0, 1.0)
     """
-    Z = np.asarray(Z, dtype=float)
+    Z, Zt = _design(Z, Zt)
     units, r = Z.shape
     G = _full(gamma, r)
     K = G.shape[0]
@@ -116,25 +134,24 @@ def newton_pass(gamma, Z, T, uw, n_jobs=1, lp=None):
     w = _weights(uw)
 
     def block(s, e):
-        Zb, Tb, wb = Z[s:e], Tt[:, s:e], None if w is None else w[s:e]
+        Ztb, Tb, wb = Zt[:, s:e], Tt[:, s:e], None if w is None else w[s:e]
         if lpt is None:
-            lpb, ex, sm = _log_prior_block(G, Zb)
+            lpb, ex, sm = _log_prior_block(G, Ztb)
             P = ex[1:] / sm
         else:
             lpb = lpt[:, s:e]
             P = np.exp(lpb[1:])
         q = _q_block(lpb, Tb, wb)
-        # one product [R; c_ab z for every pair a <= b] @ Z_b, rows (K-1) + pairs * r
+        # one product [R; c_ab z' for every pair a <= b] @ Z_b, rows (K-1) + pairs * r
         W = np.empty((ncol, e - s))
         np.subtract(Tb[1:], P, out=W[:L])
         if wb is not None:
             W[:L] *= wb
         Pw = P if wb is None else P * wb
-        Zt = Zb.T
         for i, (a, b) in enumerate(pairs):
             c = Pw[a] * ((1.0 if a == b else 0.0) - P[b])
-            np.multiply(Zt, c, out=W[L + i * r:L + (i + 1) * r])
-        return q, W @ Zb
+            np.multiply(Ztb, c, out=W[L + i * r:L + (i + 1) * r])
+        return q, W @ Ztb.T
 
     q, M = 0.0, np.zeros((ncol, r))
     for qb, Mb in map_blocks(block, _blocks(units), n_jobs):  # in block order
@@ -149,7 +166,7 @@ def newton_pass(gamma, Z, T, uw, n_jobs=1, lp=None):
     return q, grad, H
 
 
-def objective_pass(gamma, Z, T, uw, n_jobs=1, out=None):
+def objective_pass(gamma, Z, T, uw, n_jobs=1, out=None, Zt=None):
     """``Q(gamma)`` in one pass; the log prior is written into ``out`` (K, units) when given.
 
     Examples
@@ -159,13 +176,13 @@ def objective_pass(gamma, Z, T, uw, n_jobs=1, out=None):
     >>> round(objective_pass(np.zeros((1, 1)), np.ones((2, 1)), T, np.ones(2)), 6)  # 2 log(1/2)
     -1.386294
     """
-    Z = np.asarray(Z, dtype=float)
+    Z, Zt = _design(Z, Zt)
     G = _full(gamma, Z.shape[1])
     Tt = np.asarray(T).T
     w = _weights(uw)
 
     def block(s, e):
-        lpb = _log_prior_block(G, Z[s:e], out=None if out is None else out[:, s:e])[0]
+        lpb = _log_prior_block(G, Zt[:, s:e], out=None if out is None else out[:, s:e])[0]
         return _q_block(lpb, Tt[:, s:e], None if w is None else w[s:e])
 
     total = 0.0
@@ -174,7 +191,7 @@ def objective_pass(gamma, Z, T, uw, n_jobs=1, out=None):
     return total
 
 
-def mstep(gamma, Z, T, uw, n_steps=1, n_jobs=1, lp=None):
+def mstep(gamma, Z, T, uw, n_steps=1, n_jobs=1, lp=None, Zt=None):
     """Newton steps with step halving for the weighted multinomial logit of ``T`` on ``Z``.
 
     The same iterates as :func:`emglm.mixing.mstep_concomitant` (one Newton pass and one
@@ -196,15 +213,16 @@ def mstep(gamma, Z, T, uw, n_steps=1, n_jobs=1, lp=None):
     if K == 1:  # one class: nothing to estimate (k=1 with concomitant variables)
         return np.zeros((0, r)), None
     g = np.array(gamma, dtype=float).reshape(K - 1, r)
+    Z, Zt = _design(Z, Zt)
     lp_g = lp
     for _ in range(n_steps):
-        q0, grad, H = newton_pass(g, Z, T, uw, n_jobs, lp=lp_g)
+        q0, grad, H = newton_pass(g, Z, T, uw, n_jobs, lp=lp_g, Zt=Zt)
         step = solve_psd(H, grad).reshape(K - 1, r)
         t = 1.0
         buf = np.empty((K, Z.shape[0]))
         for _ in range(30):
             cand = g + t * step
-            if objective_pass(cand, Z, T, uw, n_jobs, out=buf) >= q0 - 1e-12 * (abs(q0) + 1):
+            if objective_pass(cand, Z, T, uw, n_jobs, out=buf, Zt=Zt) >= q0 - 1e-12 * (abs(q0) + 1):
                 g, lp_g = cand, buf.T
                 break
             t *= 0.5
