@@ -44,6 +44,10 @@ GROUP_BLOCK_ROWS = 8192
 def supports_analytic(mix):
     """Whether every component with parameters supplies second derivatives.
 
+    In the GLM component's form: a component with linear predictors on the rows' design
+    ``[X U]`` (coefficients per class, shared ones, log dispersions; see
+    :class:`emglm.mixture.GLMComponent`) and a ``second_derivatives`` method.
+
     Examples
     --------
     >>> import numpy as np, statsmodels.api as sm
@@ -54,7 +58,8 @@ def supports_analytic(mix):
     >>> supports_analytic(m.fit().mixture)
     True
     """
-    return all(c.n_params == 0 or callable(getattr(c, "second_derivatives", None))
+    return all(c.n_params == 0 or (callable(getattr(c, "second_derivatives", None))
+                                   and getattr(c, "has_linear_predictor", False))
                for c in mix.components)
 
 
