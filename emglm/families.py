@@ -313,6 +313,58 @@ class FamilyAdapter:
         return self.link(self.family.starting_mu(self.y))
 
     # ----------------------------------------------------------------- dispersion
+    #: families whose dispersion is a function of two sums over rows (:meth:`scale_sums`)
+    @property
+    def scale_by_sums(self):
+        return isinstance(self.family, (smf.Gaussian, smf.InverseGaussian, smf.Gamma))
+
+    def scale_sums(self, mu, w, rows=None):
+        """``(sum w, sum w d)`` for one class: what its weighted-ML dispersion needs.
+
+        ``d`` is ``(y - mu)^2`` (Gaussian), ``(y - mu)^2 / (y mu^2)`` (inverse Gaussian) or
+        ``log(y / mu) - y / mu`` (Gamma); sums from several blocks or partitions add.
+        ``rows`` (a slice) says which rows of the response ``mu`` belongs to.
+
+        Examples
+        --------
+        >>> import numpy as np, statsmodels.api as sm
+        >>> fa = FamilyAdapter(sm.families.Gaussian(), np.array([1.0, 3.0]), np.ones(2))
+        >>> fa.scale_sums(np.array([2.0, 2.0]), np.ones(2))
+        (2.0, 2.0)
+        """
+        y = self.y if rows is None else self.y[rows]
+        fam = self.family
+        if isinstance(fam, smf.Gaussian):
+            d = (y - mu) ** 2
+        elif isinstance(fam, smf.InverseGaussian):
+            d = (y - mu) ** 2 / (y * mu * mu)
+        else:
+            d = np.log(y / mu) - y / mu
+        return float(w.sum()), float(w @ d)
+
+    def scale_from_sums(self, sums):
+        """Weighted-ML dispersion from the :meth:`scale_sums` of the classes sharing it."""
+        W = sum(a for a, _ in sums)
+        if W <= 0:
+            return 1.0
+        S = sum(b for _, b in sums) / W
+        if not isinstance(self.family, smf.Gamma):
+            return S
+        # d/dnu of sum w [nu log(nu y/mu) - nu y/mu - lgamma(nu)] = 0, nu = 1/phi:
+        # log(nu) - digamma(nu) = c with c = -1 - mean_w(log(y/mu) - y/mu) >= 0
+        c = -1.0 - S
+        if not c > 0:
+            return 0.0  # perfect fit; the caller's variance floor deals with it
+
+        def f(lv):
+            return lv - special.digamma(np.exp(lv)) - c
+
+        lo, hi = -40.0, 40.0
+        if f(hi) > 0:
+            return float(np.exp(-hi))
+        lv = optimize.brentq(f, lo, hi, xtol=1e-14)
+        return float(np.exp(-lv))
+
     def scale_mle(self, mus, wts):
         """Weighted maximum-likelihood dispersion pooled over columns.
 
@@ -329,30 +381,13 @@ class FamilyAdapter:
         """
         if not self.has_scale:
             return 1.0
+        if self.scale_by_sums:
+            return self.scale_from_sums([self.scale_sums(m, w) for m, w in zip(mus, wts)])
         y = self.y
         W = sum(float(w.sum()) for w in wts)
         if W <= 0:
             return 1.0
         fam = self.family
-        if isinstance(fam, smf.Gaussian):
-            return sum(float(w @ ((y - m) ** 2)) for m, w in zip(mus, wts)) / W
-        if isinstance(fam, smf.InverseGaussian):
-            return sum(float(w @ ((y - m) ** 2 / (y * m * m))) for m, w in zip(mus, wts)) / W
-        if isinstance(fam, smf.Gamma):
-            # d/dnu of sum w [nu log(nu y/mu) - nu y/mu - lgamma(nu)] = 0, nu = 1/phi:
-            # log(nu) - digamma(nu) = c with c = -1 - mean_w(log(y/mu) - y/mu) >= 0
-            s = sum(float(w @ (np.log(y / m) - y / m)) for m, w in zip(mus, wts)) / W
-            c = -1.0 - s
-            if not c > 0:
-                return 0.0  # perfect fit; the caller's variance floor deals with it
-            def f(lv):
-                return lv - special.digamma(np.exp(lv)) - c
-
-            lo, hi = -40.0, 40.0
-            if f(hi) > 0:
-                return float(np.exp(-hi))
-            lv = optimize.brentq(f, lo, hi, xtol=1e-14)
-            return float(np.exp(-lv))
         # Tweedie: one-dimensional search on log(phi)
         def negll(lphi):
             phi = np.exp(lphi)

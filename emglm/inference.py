@@ -8,12 +8,18 @@ shared coefficients, log dispersions, multinomial logits of the mixing proportio
   of the complete-data log-likelihood, ``sum_j T_uj d/dtheta [log pi_uj + log f_uj]``, where
   ``log f_uj`` is the (frequency-weighted) sum of the unit's row log-densities when rows are
   grouped. It costs O(n * dim), a few matrix-vector products after one E-step.
-* :func:`observed_information` is minus the central-difference Jacobian of that score,
-  symmetrised (2 * dim E-steps; no n x dim matrix is formed).
+* :func:`observed_information` is minus the Hessian of the log-likelihood: Louis' formula
+  in one pass over the rows (:mod:`emglm.information`) when every component supplies second
+  derivatives, else minus the central-difference Jacobian of that score, symmetrised
+  (2 * dim E-steps; no n x dim matrix is formed).
 * :func:`outer_product` is ``sum_u w_u s_u s_u'`` over units (rows, or groups), accumulated
   over blocks of rows.
+* :func:`cluster_outer_product` is ``sum_c s_c s_c'`` over clusters, ``s_c`` the sum of
+  the (frequency-weighted) unit scores of cluster c.
 * :func:`covariance` combines them for ``cov_type`` "oim", "opg", "robust" (sandwich
-  ``I^-1 B I^-1``) or "none".
+  ``I^-1 B I^-1``), "cluster" (the sandwich with the cluster outer product and the
+  small-sample factor of statsmodels) or "none". The bootstrap covariance
+  (``cov_type="bootstrap"``) is in :mod:`emglm.bootstrap`.
 
 References: Louis (1982) for the observed information of EM problems; Fisher's identity
 for the score (McLachlan and Peel 2000, sec. 2.15).
@@ -25,28 +31,15 @@ import warnings
 
 import numpy as np
 
+from .cov_options import COV_TYPES, check_cov_kwds, check_cov_type  # noqa: F401 (re-exported)
 from .information import analytic_information, supports_analytic
 from .warnings import DegenerateComponentWarning
 
-__all__ = ["COV_TYPES", "check_cov_type", "total_score", "unit_scores", "outer_product",
-           "observed_information", "covariance"]
+__all__ = ["COV_TYPES", "check_cov_type", "check_cov_kwds", "total_score", "unit_scores",
+           "outer_product", "cluster_outer_product", "observed_information", "covariance"]
 
-COV_TYPES = ("oim", "opg", "robust", "none")
 
 _BLOCK = 65536  # rows per block when accumulating outer products
-
-
-def check_cov_type(cov_type):
-    """Validate ``cov_type`` (raised before any fitting work).
-
-    Examples
-    --------
-    >>> check_cov_type("robust")
-    'robust'
-    """
-    if not isinstance(cov_type, str) or cov_type not in COV_TYPES:
-        raise ValueError(f"cov_type must be one of {COV_TYPES}, got {cov_type!r}")
-    return cov_type
 
 
 # ---------------------------------------------------------------------- score pieces
@@ -205,14 +198,51 @@ def outer_product(engine, theta):
     return out
 
 
+def cluster_outer_product(engine, theta, codes):
+    """Outer product of cluster scores ``sum_c s_c s_c'`` and the number of clusters.
+
+    ``s_c`` is the sum of the frequency-weighted scores of the rows (or of the model's
+    groups, which must each lie in one cluster) of cluster ``c``; ``codes`` gives each
+    row's cluster, 0..C-1. Rows are taken in blocks.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from emglm import EMGLM
+    >>> rng = np.random.default_rng(1)
+    >>> y = rng.normal(np.where(rng.random(200) < 0.5, -2.0, 2.0))
+    >>> res = EMGLM(y, np.ones((200, 1)), k=2).fit()
+    >>> B, C = cluster_outer_product(res.mixture, res.theta, np.arange(200) // 4)
+    >>> B.shape, C
+    ((5, 5), 50)
+    """
+    codes = np.asarray(codes, dtype=np.int64)
+    C = int(codes.max()) + 1
+    es, pieces, R = _pieces(engine, theta)
+    if engine.groups is not None:
+        Sg = _group_scores(engine, pieces, R)  # group scores carry the weights
+        gcl = np.zeros(engine.G, dtype=np.int64)
+        gcl[engine.groups] = codes
+        Sc = np.zeros((C, Sg.shape[1]))
+        np.add.at(Sc, gcl, Sg)
+        return Sc.T @ Sc, C
+    Sc = np.zeros((C, engine.size))
+    for start in range(0, engine.n, _BLOCK):
+        rows = slice(start, min(start + _BLOCK, engine.n))
+        Sb = _score_columns(engine, pieces, R, rows) * engine.w[rows][:, None]
+        np.add.at(Sc, codes[rows], Sb)
+    return Sc.T @ Sc, C
+
+
 def observed_information(engine, theta, opg=None, rel_step=None, method="auto"):
     """Minus the Hessian of the observed-data llf.
 
     ``method="analytic"`` is Louis' formula in one pass over the rows
     (:func:`emglm.information.analytic_information`); ``"numerical"`` central differences of
     the analytic score (two passes per parameter); ``"auto"`` (default) the analytic one when
-    every component supplies second derivatives. For the numerical one, the step for parameter i is ``rel_step * max(|theta_i|, s_i)`` with ``s_i`` its
-    per-observation natural scale ``1 / sqrt(B_ii / nobs)`` from the outer product ``B``
+    every component supplies second derivatives. For the numerical one, the step for
+    parameter i is ``rel_step * max(|theta_i|, s_i)`` with ``s_i`` its per-observation
+    natural scale ``1 / sqrt(B_ii / nobs)`` from the outer product ``B``
     (so that coefficients of covariates on large scales get small steps); ``rel_step``
     defaults to ``eps ** (1/3)``.
 
@@ -271,16 +301,23 @@ def _inverse(info, what="observed information"):
     return inv, False
 
 
-def covariance(engine, theta, cov_type="oim"):
+def covariance(engine, theta, cov_type="oim", cov_kwds=None):
     """Covariance of the flat ``theta`` (log dispersions, logits) and its ingredients.
 
     Parameters
     ----------
-    engine : MixtureEngine
+    engine : Mixture
     theta : ndarray
-    cov_type : {"oim", "opg", "robust", "none"}
+    cov_type : {"oim", "opg", "robust", "cluster", "none"}
         Inverse observed information; inverse outer product of unit scores; the sandwich
-        ``I^-1 B I^-1``; or no covariance (a NaN matrix).
+        ``I^-1 B I^-1``; the cluster sandwich ``c I^-1 B_C I^-1`` with ``B_C`` the outer
+        product of cluster scores (:func:`cluster_outer_product`) and, as statsmodels'
+        ``cov_type="cluster"`` with ``use_correction=True``, ``c = C/(C-1) (N-1)/(N-K)``
+        (C clusters, N units scored, rows or the model's groups, K = ``theta.size``); or no
+        covariance (a NaN matrix).
+    cov_kwds : dict, optional
+        For ``"cluster"``: the output of :func:`check_cov_kwds` (``codes``,
+        ``use_correction``).
 
     Returns
     -------
@@ -298,6 +335,8 @@ def covariance(engine, theta, cov_type="oim"):
     (5, 5)
     """
     check_cov_type(cov_type)
+    if cov_type == "bootstrap":
+        raise ValueError("cov_type='bootstrap' is computed by emglm.bootstrap.bootstrap_covariance")
     dim = engine.size
     if cov_type == "none":
         return dict(cov=np.full((dim, dim), np.nan), oim=None, opg=None, positive_definite=None)
@@ -307,5 +346,18 @@ def covariance(engine, theta, cov_type="oim"):
         return dict(cov=cov, oim=None, opg=opg, positive_definite=pd_ok)
     info = observed_information(engine, theta, opg=opg)
     inv, pd_ok = _inverse(info)
-    cov = inv if cov_type == "oim" else inv @ opg @ inv
-    return dict(cov=0.5 * (cov + cov.T), oim=info, opg=opg, positive_definite=pd_ok)
+    out = dict(oim=info, opg=opg, positive_definite=pd_ok)
+    if cov_type == "cluster":
+        kw = cov_kwds or {}
+        if kw.get("codes") is None:
+            raise ValueError("cov_kwds: cov_type='cluster' needs the cluster codes (see check_cov_kwds)")
+        Bc, C = cluster_outer_product(engine, theta, kw["codes"])
+        cov = inv @ Bc @ inv
+        N = engine.G  # units scored: rows, or the model's groups
+        factor = C / (C - 1.0) * (N - 1.0) / (N - dim) if kw.get("use_correction", True) else 1.0
+        cov = cov * factor
+        out.update(n_clusters=C, correction=factor)
+    else:
+        cov = inv if cov_type == "oim" else inv @ opg @ inv
+    out["cov"] = 0.5 * (cov + cov.T)
+    return out

@@ -146,6 +146,22 @@ class DataFreeResults(EMGLMResults):
             raise DataRemovedError("predict needs exog: the training data were removed (remove_data=True)")
         return super().predict(exog, which, offset, exposure, **kwargs)
 
+    def get_prediction(self, exog=None, which="mean", offset=None, exposure=None, **kwargs):
+        if exog is None:
+            raise DataRemovedError("get_prediction needs exog: the training data were removed (remove_data=True)")
+        return super().get_prediction(exog, which, offset, exposure, **kwargs)
+
+    # averages over the training rows
+    def get_margeff(self, *args, **kwargs):
+        raise DataRemovedError("get_margeff averages over the training rows, which were removed (remove_data=True)")
+
+    def class_means(self, *args, **kwargs):
+        raise DataRemovedError("class_means averages over the training rows, which were removed (remove_data=True)")
+
+    def class_probabilities(self, *args, **kwargs):
+        raise DataRemovedError("class_probabilities averages over the training rows, which were removed "
+                               "(remove_data=True)")
+
 
 def _empty_like_rows(a):
     """A zero-row array with the columns of ``a`` (keeps ``shape[1]`` and ``is not None``)."""
@@ -174,6 +190,8 @@ def _strip(res):
     for name in _ROW_LEVEL:
         new.__dict__.pop(name, None)
     new._es = None
+    # cluster labels are one per training row
+    new.cov_kwds = {k: v for k, v in (getattr(res, "cov_kwds", None) or {}).items() if k != "codes"}
     new._em = copy.copy(res._em)
     new._em.history = []  # parameter vectors of every iteration
 

@@ -8,20 +8,11 @@ import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 
+from .cov_options import check_random_state
 from .data import MIXING_MODES, SCALE_MODES, check_k, prepare_data
 from .families import family_name
 
 __all__ = ["EMGLM"]
-
-
-def _check_random_state(random_state):
-    if isinstance(random_state, np.random.Generator):
-        return random_state
-    if isinstance(random_state, np.random.RandomState):
-        return np.random.default_rng(random_state.randint(0, 2**31 - 1))
-    if random_state is None or isinstance(random_state, (numbers.Integral, np.integer)):
-        return np.random.default_rng(random_state)
-    raise TypeError(f"random_state must be None, an integer or a numpy Generator, got {random_state!r}")
 
 
 class EMGLM:
@@ -267,7 +258,7 @@ class EMGLM:
     # ------------------------------------------------------------------ fitting
     def fit(self, start="fit", start_params=None, n_starts=1, random_state=None, tol=1e-8,
             maxiter=1000, accelerate="squarem", warmup=None, progress=False, cov_type="oim",
-            min_proportion=None, n_jobs=None, **kwargs):
+            min_proportion=None, n_jobs=None, cov_kwds=None, **kwargs):
         """Fit the mixture by EM.
 
         Parameters
@@ -299,10 +290,17 @@ class EMGLM:
             iterations; see :mod:`emglm.warmup`. The record is ``res.warmup``.
         progress : bool
             tqdm progress bars over the warm-up runs and over several starts (needs tqdm).
-        cov_type : {"oim", "opg", "robust", "none"}
+        cov_type : {"oim", "opg", "robust", "cluster", "bootstrap", "none"}
             Covariance of the estimates, computed when first asked for (``res.bse``...):
-            observed information, outer product of scores, sandwich, or none; see
-            :mod:`emglm.inference`.
+            observed information, outer product of scores, sandwich, cluster sandwich,
+            nonparametric bootstrap, or none; see :mod:`emglm.inference` and
+            :mod:`emglm.bootstrap`.
+        cov_kwds : dict, optional
+            Options of ``cov_type``, as in statsmodels: ``"cluster"`` needs
+            ``{"groups": labels}`` (one per row; ``use_correction=True`` applies the
+            small-sample factor ``G/(G-1) (N-1)/(N-K)``); ``"bootstrap"`` takes ``n_boot``
+            (200), ``random_state``, ``n_jobs`` (processes, 1), ``progress``, ``tol`` and
+            ``maxiter``.
         min_proportion : float, optional
             flexmix's ``minprior``: a GLM component whose share of the (weighted) posterior
             falls below this value during EM is removed with a DegenerateComponentWarning and
@@ -320,10 +318,10 @@ class EMGLM:
         -------
         EMGLMResults
         """
-        from .inference import check_cov_type
+        from .cov_options import check_cov_kwds
         from .results import EMGLMResults
 
-        check_cov_type(cov_type)
+        check_cov_kwds(cov_type, cov_kwds, self)
         from .degenerate import check_min_proportion, reduced_model
 
         if kwargs:
@@ -340,7 +338,7 @@ class EMGLM:
             raise ValueError(f"tol must be a positive number, got {tol!r}")
         if accelerate not in (None, "squarem"):
             raise ValueError(f"accelerate must be None or 'squarem', got {accelerate!r}")
-        rng = _check_random_state(random_state)
+        rng = check_random_state(random_state)
         from .warmup import warmup_options
 
         warm = warmup_options(warmup)
@@ -357,7 +355,8 @@ class EMGLM:
                 self, start, start_params, n_starts, rng, tol, maxiter, accelerate, warm,
                 progress, min_proportion)
         model = reduced_model(self, mix.k)
-        res = EMGLMResults(model, mix, theta, best, n_starts=n_run, cov_type=cov_type)
+        res = EMGLMResults(model, mix, theta, best, n_starts=n_run, cov_type=cov_type,
+                           cov_kwds=cov_kwds)
         res.warmup = warm_info
         from .concomitant import warn_mixing_separation
 

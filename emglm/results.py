@@ -8,13 +8,19 @@ import numpy as np
 import pandas as pd
 
 from .concomitant import MixingParamsMixin
+from .postestimation import PostEstimation
 from .results_residuals import ResidualsMixin
 
 __all__ = ["EMGLMResults"]
 
 
-class EMGLMResults(ResidualsMixin, MixingParamsMixin):
+class EMGLMResults(ResidualsMixin, MixingParamsMixin, PostEstimation):
     """Results of :meth:`EMGLM.fit`.
+
+    Tests, predictions with standard errors, marginal effects and class means
+    (``t_test``, ``wald_test``, ``f_test``, ``get_prediction``, ``get_margeff``,
+    ``class_means``, ``class_probabilities``) come from
+    :class:`emglm.postestimation.PostEstimation`.
 
     Components are ordered by increasing weighted mean linear predictor (offset excluded)
     over the training rows, ties broken by dispersion then proportion; a point mass is
@@ -39,8 +45,11 @@ class EMGLMResults(ResidualsMixin, MixingParamsMixin):
     llf_pooled : float
         ``sum_i w_i log f(y_i; mu_pooled_i)``, the figure emax.glm reports.
     cov_type : str
-        Covariance of the estimates ("oim", "opg", "robust" or "none"), computed on first
-        use of ``bse``, ``cov_params()``, ``conf_int()`` or ``summary()`` (:mod:`emglm.inference`).
+        Covariance of the estimates ("oim", "opg", "robust", "cluster", "bootstrap" or
+        "none"), computed on first use of ``bse``, ``cov_params()``, ``conf_int()``,
+        ``summary()`` or a test (:mod:`emglm.inference`, :mod:`emglm.bootstrap`).
+    cov_kwds : dict
+        The options of that covariance (cluster codes; bootstrap replicates and seed).
     bse, tvalues, pvalues : DataFrame
         Shaped like ``params`` (z statistics and normal p-values); shared terms repeat.
     bse_proportions, bse_scale : Series
@@ -70,10 +79,11 @@ class EMGLMResults(ResidualsMixin, MixingParamsMixin):
     array([0.5, 0.5])
     """
 
-    def __init__(self, model, engine, theta, em_result, n_starts=1, cov_type="oim"):
-        from .inference import check_cov_type
+    def __init__(self, model, engine, theta, em_result, n_starts=1, cov_type="oim", cov_kwds=None):
+        from .cov_options import check_cov_kwds
 
-        self.cov_type = check_cov_type(cov_type)
+        self.cov_type = cov_type
+        self.cov_kwds = check_cov_kwds(cov_type, cov_kwds, model)
         self.model = model
         self.mixture = engine
         self.theta = np.asarray(theta, dtype=float)
@@ -254,11 +264,29 @@ class EMGLMResults(ResidualsMixin, MixingParamsMixin):
 
     @cached_property
     def _cov(self):
-        from .inference import covariance
+        kw = getattr(self, "cov_kwds", None) or {}
+        if self.cov_type == "bootstrap":
+            from .bootstrap import bootstrap_covariance
 
-        out = covariance(self.mixture, self.theta, self.cov_type)
+            out = bootstrap_covariance(self, **kw)
+        else:
+            from .inference import covariance
+
+            out = covariance(self.mixture, self.theta, self.cov_type, kw)
         self._cov_pd = out["positive_definite"]
         return out
+
+    @property
+    def cov_details(self):
+        """What the covariance computation returned: ``cov`` (of the flat ``theta``), the
+        observed information ``oim`` and outer product ``opg`` when computed, whether the
+        inverted matrix was positive definite, and for the bootstrap its replicates."""
+        return self._cov
+
+    @property
+    def dispersion_mask(self):
+        """Boolean array over ``params_flat``: True for dispersions (their log is in ``theta``)."""
+        return self._scale_mask
 
     @property
     def cov_theta(self):
@@ -330,16 +358,28 @@ class EMGLMResults(ResidualsMixin, MixingParamsMixin):
         t = self.tvalues
         return pd.DataFrame(2.0 * stats.norm.sf(np.abs(t.to_numpy())), index=t.index, columns=t.columns)
 
-    def conf_int(self, alpha=0.05):
-        """Wald intervals for every row of ``cov_params`` (columns ``lower``, ``upper``).
+    def conf_int(self, alpha=0.05, method="wald"):
+        """Intervals for every row of ``cov_params`` (columns ``lower``, ``upper``).
 
-        Dispersion intervals are ``exp`` of the interval of the log dispersion (always
-        positive); the others are ``estimate -/+ z * se``.
+        Parameters
+        ----------
+        alpha : float
+            1 - coverage.
+        method : {"wald", "percentile"}
+            ``"wald"``: ``estimate -/+ z * se``, and for dispersions ``exp`` of the interval
+            of the log dispersion (always positive). ``"percentile"`` (``cov_type="bootstrap"``
+            only): the ``alpha/2`` and ``1 - alpha/2`` quantiles of the bootstrap replicates.
         """
         from scipy import stats
 
         if not (isinstance(alpha, (float, int)) and 0 < alpha < 1):
             raise ValueError(f"alpha must be a number in (0, 1), got {alpha!r}")
+        if method not in ("wald", "percentile"):
+            raise ValueError(f"method must be 'wald' or 'percentile', got {method!r}")
+        if method == "percentile":
+            from .bootstrap import percentile_interval
+
+            return percentile_interval(self, alpha)
         z = stats.norm.ppf(1 - alpha / 2)
         lo = self.theta - z * self._bse_flat
         hi = self.theta + z * self._bse_flat

@@ -74,7 +74,7 @@ def _check_ks(ks):
 
 
 def select_k(formula, data, ks=range(1, 5), family=None, criterion="bic", n_starts=5,
-             random_state=None, progress=False, **model_options):
+             random_state=None, progress=False, bootstrap=None, **model_options):
     """Fit mixtures with each number of components in ``ks`` and choose k by a criterion.
 
     Parameters
@@ -95,7 +95,13 @@ def select_k(formula, data, ks=range(1, 5), family=None, criterion="bic", n_star
         One random seed for the whole run: each k gets its own stream derived from it, so a
         given k's fit does not depend on which other ks were tried.
     progress : bool
-        Show a tqdm progress bar over the ks (needs tqdm).
+        Show a tqdm progress bar over the ks (and over bootstrap replicates; needs tqdm).
+    bootstrap : int, optional
+        Number of parametric bootstrap replicates of the likelihood-ratio test of each k
+        against the previous one in ``ks`` (McLachlan 1987; mixtools' ``boot.comp``): adds
+        the columns ``lr`` (``2 (llf_k - llf_prev)``) and ``p_boot`` to the table (NaN in
+        the first row). ``ks`` must then increase. Replicates run in ``n_jobs`` processes;
+        see :func:`emglm.bootstrap.bootstrap_lrt`.
     **model_options
         Passed to :meth:`EMGLM.from_formula` (``offset``, ``exposure``, ``weights``,
         ``mixing``, ``concomitant``, ``fixed``, ``groups``, ``point_mass``, ``scale``...);
@@ -121,7 +127,8 @@ def select_k(formula, data, ks=range(1, 5), family=None, criterion="bic", n_star
     >>> list(sel.table.columns)
     ['k', 'llf', 'df', 'aic', 'bic', 'icl', 'converged']
     """
-    from .model import EMGLM, _check_random_state
+    from .cov_options import check_random_state
+    from .model import EMGLM
 
     ks = _check_ks(ks)
     if criterion not in CRITERIA:
@@ -130,13 +137,20 @@ def select_k(formula, data, ks=range(1, 5), family=None, criterion="bic", n_star
         raise ValueError(f"n_starts must be a positive integer, got {n_starts!r}")
     if "k" in model_options:
         raise TypeError("select_k: pass the numbers of components as ks, not k")
+    if bootstrap is not None:
+        if isinstance(bootstrap, bool) or not isinstance(bootstrap, (numbers.Integral, np.integer)) or bootstrap < 1:
+            raise ValueError(f"bootstrap must be a positive integer (replicates) or None, got {bootstrap!r}")
+        if any(b <= a for a, b in zip(ks, ks[1:])):
+            raise ValueError(f"ks must increase for the bootstrap test of k against the previous k, got {ks}")
+        if model_options.get("weights") is not None:
+            raise ValueError("bootstrap: the likelihood-ratio bootstrap needs unweighted rows (weights= given)")
     fit_options = {name: model_options.pop(name) for name in _FIT_OPTIONS if name in model_options}
     if "eval_env" not in model_options:
         import patsy
 
         # formula terms such as np.log(x) or user functions resolve in the caller's namespace
         model_options["eval_env"] = patsy.EvalEnvironment.capture(1)
-    rng = _check_random_state(random_state)
+    rng = check_random_state(random_state)
     # one stream per k from (base, k): a k's fit depends on random_state and k only
     base = int(rng.integers(0, 2**63 - 1))
     fits, rows = {}, []
@@ -155,4 +169,25 @@ def select_k(formula, data, ks=range(1, 5), family=None, criterion="bic", n_star
         rows.append(dict(k=k, llf=res.llf, df=res.df_model, aic=res.aic, bic=res.bic,
                          icl=res.icl, converged=res.converged))
     table = pd.DataFrame(rows, columns=["k", "llf", "df", "aic", "bic", "icl", "converged"])
+    if bootstrap is not None:
+        table["lr"], table["p_boot"] = _bootstrap_column(fits, ks, bootstrap, base, n_starts, progress,
+                                                         fit_options)
     return SelectKResult(table, fits, criterion)
+
+
+def _bootstrap_column(fits, ks, n_boot, base, n_starts, progress, fit_options):
+    """Observed LR and bootstrap p-value of each k against the previous k (NaN for the first)."""
+    from .bootstrap import bootstrap_lrt
+    from .cov_options import check_jobs
+
+    n_jobs = check_jobs(fit_options.get("n_jobs", 1))
+    lr, pb = [np.nan], [np.nan]
+    for k0, k1 in zip(ks, ks[1:]):
+        stat = max(2.0 * (fits[k1].llf - fits[k0].llf), 0.0)
+        # the stream of a test depends on random_state and k only
+        seed = int(np.random.default_rng(np.random.SeedSequence([base, k1, 7])).integers(0, 2**63 - 1))
+        out = bootstrap_lrt(fits[k0], k1, stat, n_boot, random_state=seed, n_jobs=n_jobs, progress=progress,
+                            n_starts=n_starts, fit_options=fit_options)
+        lr.append(stat)
+        pb.append(out["p_boot"])
+    return lr, pb

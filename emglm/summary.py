@@ -131,7 +131,7 @@ def build_summary(res, alpha=0.05, title=None):
                                    title="Proportions and dispersions" if has_scale else "Proportions",
                                    txt_fmt=fmt_params))
     notes = [
-        f"Standard errors: {_cov_note(res.cov_type)}; proportions and dispersions by the delta method.",
+        f"Standard errors: {_cov_note(res)}; proportions and dispersions by the delta method.",
         "Components are ordered by increasing weighted mean linear predictor (point mass last).",
     ]
     if getattr(res, "_cov_pd", True) is False:
@@ -143,7 +143,17 @@ def build_summary(res, alpha=0.05, title=None):
     return smry
 
 
-def _cov_note(cov_type):
+def _cov_note(res):
+    cov_type = res.cov_type
+    if cov_type == "cluster":
+        out = res.cov_details
+        fac = f", small-sample factor {out['correction']:.4g}" if out["correction"] != 1.0 else ""
+        return f"cluster sandwich over {out['n_clusters']} clusters{fac}"
+    if cov_type == "bootstrap":
+        out = res.cov_details
+        return (f"nonparametric bootstrap, {out['n_boot']} replicates resampling "
+                f"{'groups' if res.n_groups is not None else 'rows'} ({out['n_ok']} used, "
+                f"{out['n_relabelled']} relabelled to match the estimate, {out['n_failed']} failed)")
     return {
         "oim": "observed information of the observed-data log-likelihood",
         "opg": "outer product of the unit scores",

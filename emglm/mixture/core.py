@@ -259,7 +259,7 @@ class Mixture:
         # one cached E-step: dropping the previous one first keeps peak memory near two
         # E-steps' worth of (K, n) arrays (the EM driver never goes back)
         self._cache.clear()
-        rows, K, n = self.rows, self.K, self.rows.n
+        rows = self.rows
         evals = [c.evaluate(p, rows, reuse=m)
                  for c, p, m in zip(self.components, self.component_params(theta), self._memo)]
         self._memo = [None] * len(self.components)

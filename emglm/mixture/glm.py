@@ -173,15 +173,16 @@ class GLMComponent(Component):
             E, M, L, _ = self._sweep(rows, beta, delta, scale, E=E, M=M)
         return Evaluation(L, key, E=E, M=M, scale_key=skey)
 
-    # ------------------------------------------------------------------ M-step
-    def irls_solve(self, rows, E, M, Wt):
-        """One IRLS solve from (k, n) predictors ``E``, means ``M`` and M-step weights ``Wt``.
+    # ------------------------------------------------------------------ M-step as sums
+    # The M-step is written as sums over rows, so that a backend holding the rows in
+    # partitions adds the partitions' sums and solves the same small systems:
+    #   mstep_stats (X'WX, X'Wz)  ->  mstep_candidate (the IRLS solution)
+    #   step_value (sum W log f at a trial point, for step halving)
+    #   scale_stats (two sums per class)  ->  scale_update (the weighted-ML dispersion).
 
-        Returns ``(beta (k, p), delta (q,))``: the weighted least-squares solution of the
-        IRLS working response, which statsmodels' ``GLM(..., freq_weights=Wt[j]).fit(maxiter=1)``
-        computes from the same start. The Gram matrices are sums over blocks of rows.
-        """
-        p, q, k = self.p, self.q, self.k
+    def gram_sums(self, rows, E, M, Wt):
+        """Per class weighted Gram matrices ``D' W D`` and right-hand sides ``D' W z`` of the
+        IRLS step from (k, n) predictors ``E``, means ``M`` and M-step weights ``Wt``."""
         fam, off = self.fam, rows.offset
 
         def terms(s, e):
@@ -195,7 +196,11 @@ class GLMComponent(Component):
                 Ub[bad] = 0.0
             return Wb, Ub
 
-        As, bs = grams_blocked(rows.D, k, terms, rows.blocks, rows.n_jobs)
+        return grams_blocked(rows.D, self.k, terms, rows.blocks, rows.n_jobs)
+
+    def solve_gram(self, As, bs):
+        """The IRLS solution ``(beta (k, p), delta (q,))`` from summed Gram matrices."""
+        p, q, k = self.p, self.q, self.k
         if q == 0:
             return np.vstack([solve_psd(A, b) for A, b in zip(As, bs)]), np.zeros(0)
         m = k * p + q
@@ -212,52 +217,95 @@ class GLMComponent(Component):
         sol = solve_psd(H, g)
         return sol[: k * p].reshape(k, p), sol[k * p:]
 
-    def _halving_step(self, rows, beta, delta, nb, nd, scale, Wt, q_old):
-        """Step toward the IRLS solution, halved until ``sum Wt * L`` does not fall below
-        ``q_old``; returns ``(beta, delta, E, M, L, q)`` or None after 40 halvings."""
-        t = 1.0
-        for _ in range(40):
-            cb, cd = beta + t * (nb - beta), delta + t * (nd - delta)
-            Ec, Mc, Lc, q = self._sweep(rows, cb, cd, scale, Wt=Wt)
-            if q >= q_old - 1e-10 * (abs(q_old) + 1):
-                return cb, cd, Ec, Mc, Lc, q
-            t *= 0.5
-        return None
+    def irls_solve(self, rows, E, M, Wt):
+        """One IRLS solve from (k, n) predictors ``E``, means ``M`` and M-step weights ``Wt``.
 
-    def _update_scale(self, scale, M, Wt):
-        """Weighted-ML dispersions from (k, n) means and M-step weights."""
+        Returns ``(beta (k, p), delta (q,))``: the weighted least-squares solution of the
+        IRLS working response, which statsmodels' ``GLM(..., freq_weights=Wt[j]).fit(maxiter=1)``
+        computes from the same start. The Gram matrices are sums over blocks of rows.
+        """
+        return self.solve_gram(*self.gram_sums(rows, E, M, Wt))
+
+    def mstep_stats(self, params, weights, ev, rows):
+        """Sums for the IRLS step at ``params``: ``(As, bs)`` (add them over partitions)."""
+        return self.gram_sums(rows, ev.E, ev.M, weights)
+
+    def mstep_candidate(self, params, stats):
+        """The full IRLS step from ``params`` (dispersions unchanged)."""
+        nb, nd = self.solve_gram(*stats)
+        out = np.array(params, dtype=float)  # the log dispersions stay bit-for-bit as they are
+        out[: self.k * self.p + self.q] = np.concatenate([nb.ravel(), nd])
+        return out
+
+    @property
+    def exact_step(self):
+        """Gaussian-identity: the weighted least-squares step is exact (no step halving)."""
+        return self.fam.exact_wls
+
+    def step_value(self, params, weights, rows):
+        """``(sum W log f, Evaluation)`` at ``params``: the step-halving criterion (sums add)."""
+        beta, delta, scale = self.unpack(params)
+        E, M, L, q = self._sweep(rows, beta, delta, scale, Wt=weights)
+        return q, Evaluation(L, self._key(params), E=E, M=M, scale_key=scale.tobytes())
+
+    def scale_stats(self, params, weights, ev, rows):
+        """Per class ``(sum W, sum W d)`` for the dispersion update (None: no dispersion).
+
+        Families whose dispersion is not a function of sums (Tweedie) return the (k, n)
+        means and weights themselves: they run in memory only.
+        """
         if not self.has_scale:
-            return scale
-        mus = [M[j] for j in range(self.k)]
-        wts = [Wt[j] for j in range(self.k)]
-        if self.shared_scale:
-            s = np.full(self.k, self.fam.scale_mle(mus, wts))
+            return None
+        M = ev.M
+        if not self.fam.scale_by_sums:
+            return ("arrays", M, weights)
+        return [self.fam.scale_sums(M[j], weights[j]) for j in range(self.k)]
+
+    def scale_update(self, params, stats):
+        """``params`` with the weighted-ML dispersions from :meth:`scale_stats` (floored)."""
+        beta, delta, scale = self.unpack(params)
+        if stats is None:
+            return params
+        if isinstance(stats, tuple) and stats and stats[0] == "arrays":
+            _, M, Wt = stats
+            mus, wts = [M[j] for j in range(self.k)], [Wt[j] for j in range(self.k)]
+            if self.shared_scale:
+                s = np.full(self.k, self.fam.scale_mle(mus, wts))
+            else:
+                s = np.array([self.fam.scale_mle([m], [w]) for m, w in zip(mus, wts)])
+        elif self.shared_scale:
+            s = np.full(self.k, self.fam.scale_from_sums(stats))
         else:
-            s = np.array([self.fam.scale_mle([m], [w]) for m, w in zip(mus, wts)])
+            s = np.array([self.fam.scale_from_sums([st]) for st in stats])
         if self.var_floor is not None:
             s = np.maximum(s, self.var_floor)
-        return np.where(np.isfinite(s) & (s > 0), s, scale)  # a class with no weight keeps its own
+        s = np.where(np.isfinite(s) & (s > 0), s, scale)  # a class with no weight keeps its own
+        return self.pack(beta, delta, s)
 
     def mstep(self, params, weights, ev, rows, q0=None):
         """One IRLS step per class with step halving (exact for Gaussian-identity), then the
-        weighted-ML dispersion. Returns the new parameters and the Evaluation at the new
-        coefficients with the old dispersion (reused by the next E-step)."""
-        beta, delta, scale = self.unpack(params)
-        Wt = weights
-        E, M, L = ev.E, ev.M, ev.logpdf
-        q_cur = q0 if q0 is not None else wq_block(Wt, L)
-        nb, nd = self.irls_solve(rows, E, M, Wt)
-        if self.fam.exact_wls:
-            beta, delta = nb, nd
+        weighted-ML dispersion, composed from the sums above on the in-memory rows. Returns
+        the new parameters and the Evaluation at the new coefficients with the old
+        dispersion (reused by the next E-step)."""
+        q_cur = q0 if q0 is not None else wq_block(weights, ev.logpdf)
+        cand = self.mstep_candidate(params, self.mstep_stats(params, weights, ev, rows))
+        new, new_ev = params, ev
+        if self.exact_step:
+            beta, delta, scale = self.unpack(cand)
             E, M = self._sweep(rows, beta, delta)[:2]
-            L = None
+            new, new_ev = cand, Evaluation(None, self._key(cand), E=E, M=M, scale_key=scale.tobytes())
         else:
-            step = self._halving_step(rows, beta, delta, nb, nd, scale, Wt, q_cur)
-            if step is not None:  # else no ascent direction found: keep beta
-                beta, delta, E, M, L, q_cur = step
-        new_scale = self._update_scale(scale, M, Wt)
-        out = self.pack(beta, delta, new_scale)
-        return out, Evaluation(L, self._key(out), E=E, M=M, scale_key=scale.tobytes())
+            t = 1.0
+            for _ in range(40):
+                trial = params + t * (cand - params)
+                q, trial_ev = self.step_value(trial, weights, rows)
+                if q >= q_cur - 1e-10 * (abs(q_cur) + 1):
+                    new, new_ev = trial, trial_ev
+                    break
+                t *= 0.5
+            # after 40 halvings without ascent the coefficients are kept
+        out = self.scale_update(new, self.scale_stats(new, weights, new_ev, rows))
+        return out, new_ev
 
     def fit(self, weights, rows, maxiter=100, tol=1e-10):
         """Complete weighted fits (IRLS from the family's starting mean) for weights (k, n).
@@ -286,7 +334,21 @@ class GLMComponent(Component):
             q_prev = q_new
             if done:
                 break
-        return self.pack(beta, delta, self._update_scale(scale, M, Wt))
+        ev = Evaluation(None, None, E=E, M=M)
+        params = self.pack(beta, delta, scale)
+        return self.scale_update(params, self.scale_stats(params, Wt, ev, rows))
+
+    def _halving_step(self, rows, beta, delta, nb, nd, scale, Wt, q_old):
+        """Step toward the IRLS solution, halved until ``sum Wt * L`` does not fall below
+        ``q_old``; returns ``(beta, delta, E, M, L, q)`` or None after 40 halvings."""
+        t = 1.0
+        for _ in range(40):
+            cb, cd = beta + t * (nb - beta), delta + t * (nd - delta)
+            Ec, Mc, Lc, q = self._sweep(rows, cb, cd, scale, Wt=Wt)
+            if q >= q_old - 1e-10 * (abs(q_old) + 1):
+                return cb, cd, Ec, Mc, Lc, q
+            t *= 0.5
+        return None
 
     # ------------------------------------------------------------------ derived quantities
     def linear_predictor(self, params, rows):
