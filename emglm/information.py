@@ -166,7 +166,7 @@ def _louis(mix, theta):
         if est:
             PIu = np.broadcast_to(PI if PI.shape[0] == 1 else PI[units], (m_u, K))
             Zc = Zu[units]
-            Su[:, gidx] = _kron_rows(Tu[:, 1:] - PIu[:, 1:], Zc)
+            Su[:, mix.gamma_slice] = _kron_rows(Tu[:, 1:] - PIu[:, 1:], Zc)
             _mixing_term(out, gidx, Tu[:, 1:], PIu[:, 1:], Zc, w_u)
         if grouped:
             nonempty = np.diff(np.append(starts, len(ridx))) > 0
@@ -184,8 +184,9 @@ def _louis(mix, theta):
     else:
         order = np.argsort(rows.groups, kind="stable")
         ptr = np.concatenate([[0], np.cumsum(np.bincount(rows.groups, minlength=rows.G))])
-        cuts = np.unique(np.concatenate([[0], np.searchsorted(ptr, np.arange(GROUP_BLOCK_ROWS, rows.n, GROUP_BLOCK_ROWS)),
-                                         [rows.G]]))
+        # blocks of whole groups of about GROUP_BLOCK_ROWS rows (a larger group is one block)
+        marks = np.searchsorted(ptr, np.arange(GROUP_BLOCK_ROWS, rows.n, GROUP_BLOCK_ROWS))
+        cuts = np.unique(np.concatenate([[0], marks, [rows.G]]))
         gblocks = [(int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:]) if b > a]
 
         def gchunk(g0, g1):
