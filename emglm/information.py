@@ -90,9 +90,9 @@ def _clean(om, *arrays):
     return out
 
 
-def _kron_rows(W, Z):
-    """Row-wise Kronecker product: (m, L) and (m, r) -> (m, L * r), class-major."""
-    return (W[:, :, None] * Z[:, None, :]).reshape(W.shape[0], -1)
+def _kron_cols(V, Zt):
+    """Column-wise Kronecker product: (L, m) and (r, m) -> (L * r, m), class-major."""
+    return (V[:, None, :] * Zt[None, :, :]).reshape(V.shape[0] * Zt.shape[0], -1)
 
 
 def _add_sym(out, i, j, blk):
@@ -154,30 +154,34 @@ def _louis(mix, theta):
     Zu = mix.mixing.design(rows) if est else None
     PI = np.exp(mix.log_prior(theta)) if est else None
     T, Tunit, uw = es.T, es.Tunit, rows.unit_w
+    unit_weights = bool(np.all(uw == 1.0))
 
     def chunk(ridx, units, starts):
         """Louis terms of the units ``units`` (rows ``ridx``; ``starts``: where each unit's
-        rows begin in ``ridx`` for groups, None when every unit is one row)."""
+        rows begin in ``ridx`` for groups, None when every unit is one row).
+
+        Everything is laid out (quantities, rows): numpy's inner loops then run along rows,
+        not along a handful of columns."""
         grouped = starts is not None
-        Tu, w_u = Tunit[units], uw[units]
-        m_u = Tu.shape[0]
+        Tut, w_u = Tunit.T[:, units], uw[units]  # (K, units)
+        m_u = Tut.shape[1]
         out = np.zeros((dim, dim))
-        Su = np.zeros((m_u, dim))  # unit scores s_u, for the s_u s_u' term
+        SuT = np.zeros((dim, m_u))  # unit scores s_u (transposed), for the s_u s_u' term
+        PIut = Zct = None
         if est:
-            PIu = np.broadcast_to(PI if PI.shape[0] == 1 else PI[units], (m_u, K))
-            Zc = Zu[units]
-            Su[:, mix.gamma_slice] = _kron_rows(Tu[:, 1:] - PIu[:, 1:], Zc)
-            _mixing_term(out, gidx, Tu[:, 1:], PIu[:, 1:], Zc, w_u)
-        if grouped:
-            nonempty = np.diff(np.append(starts, len(ridx))) > 0
+            PIut = np.broadcast_to(PI.T if PI.shape[0] == 1 else PI.T[:, units], (K, m_u))
+            Zct = np.ascontiguousarray(Zu[units].T)  # (r, units)
+            SuT[mix.gamma_slice] = _kron_cols(Tut[1:] - PIut[1:], Zct)
+            _mixing_term(out, gidx, Tut[1:], PIut[1:], Zct, w_u)
+        nonempty = np.diff(np.append(starts, len(ridx))) > 0 if grouped else None
         m_r = len(range(rows.n)[ridx]) if isinstance(ridx, slice) else len(ridx)
-        if m_r == 0:
-            return out, Su, w_u
-        Tr, wr, Dr = T[ridx], rows.w[ridx], rows.D[ridx]
-        for pt in parts:
-            _glm_terms(pt, out, Su, ridx, Dr, Tr, wr, Tu, w_u, starts, nonempty if grouped else None,
-                       PIu if est else None, Zc if est else None, gidx)
-        return out, Su, w_u
+        if m_r:
+            Dr = rows.D[ridx]
+            Trt, wr, DrT = T.T[:, ridx], rows.w[ridx], np.ascontiguousarray(Dr.T)
+            for pt in parts:
+                _glm_terms(pt, out, SuT, ridx, Dr, DrT, Trt, wr, Tut, w_u, starts, nonempty,
+                           PIut, Zct, gidx)
+        return out, SuT, (None if unit_weights else w_u)
 
     if rows.groups is None:
         blocks = rows.map_blocks(lambda s, e: _finish(chunk(slice(s, e), slice(s, e), None)))
@@ -202,125 +206,132 @@ def _louis(mix, theta):
     return 0.5 * (total + total.T), opg
 
 
-def _glm_terms(pt, out, Su, ridx, Dr, Tr, wr, Tu, w_u, starts, nonempty, PIu, Zc, gidx):
-    """Add a GLM component's Louis terms of one block to ``out`` and its unit scores to ``Su``.
+def _glm_terms(pt, out, SuT, ridx, Dr, DrT, Trt, wr, Tut, w_u, starts, nonempty, PIut, Zct, gidx):
+    """Add a GLM component's Louis terms of one block to ``out`` and its unit scores to ``SuT``.
 
     Per class j (weights ``om = w T_j`` per row): the information block of ``[beta_j, delta,
     log phi_j]`` and its cross terms with the mixing logits. All classes' row-level products
-    with the design go into one wide matrix product per block.
+    with the design go into one wide matrix product per block. ``Dr`` is the block's design
+    (rows, d) and ``DrT`` its contiguous transpose; weights are (classes, rows).
     """
     k, p, q = pt.k, pt.p, pt.q
-    d, hs, est = p + q, pt.has_scale, PIu is not None
+    d, hs, est = p + q, pt.has_scale, PIut is not None
     a, a2, b, c, e = pt.comp.second_derivatives(pt.params, pt.ev, ridx)
-    om = (Tr[:, pt.classes] * wr[:, None]).T  # (k, m)
+    om = Trt[pt.classes] * wr  # (k, m): w_i T_ij
     a, a2, b, c, e = _clean(om, a, a2, b, c, e)
-    TU = Tu[:, pt.classes]  # (units, k)
+    TU = Tut[pt.classes]  # (k, units)
     nr = gidx.size if est else 0
     grouped = starts is not None
-    Q = []
-    for j in range(k):  # (units, nr): sum_u w_u T_uj (g_uj (x) z_u), g_uj = e_j - pi_u
+    QT = []
+    for j in range(k):  # (nr, units): w_u T_uj (g_uj (x) z_u), g_uj = e_j - pi_u
         if not est:
-            Q.append(None)
+            QT.append(None)
             continue
         J = pt.classes[j]
-        g = -PIu[:, 1:].copy()
+        tw = TU[j] * w_u
+        g = PIut[1:] * -tw
         if J >= 1:
-            g[:, J - 1] += 1.0
-        Q.append(_kron_rows(g * (TU[:, j] * w_u)[:, None], Zc))
+            g[J - 1] += tw
+        QT.append(_kron_cols(g, Zct))
     if not grouped:
         # unit = row: complete-data and missing parts of a class in one Gram,
         # ``om (-a2 - a^2)`` on d d', ``om (-c - a b)`` on d, and ``-a Q`` for the cross terms
         wj = d + hs + nr
-        Zw = np.empty((Dr.shape[0], k * wj))
+        ZwT = np.empty((k * wj, Dr.shape[0]))
         for j in range(k):
             o = j * wj
-            np.multiply(Dr, (om[j] * (-a2[j] - a[j] * a[j]))[:, None], out=Zw[:, o:o + d])
+            np.multiply(DrT, om[j] * (-a2[j] - a[j] * a[j]), out=ZwT[o:o + d])
             if hs:
-                Zw[:, o + d] = om[j] * (-c[j] - a[j] * b[j])
+                ZwT[o + d] = om[j] * (-c[j] - a[j] * b[j])
             if nr:
-                np.multiply(Q[j], -a[j][:, None], out=Zw[:, o + d + hs:o + wj])
-        R = Dr.T @ Zw
+                np.multiply(QT[j], -a[j], out=ZwT[o + d + hs:o + wj])
+        R = ZwT @ Dr  # (k wj, d)
         for j in range(k):
             o, ix = j * wj, pt.idx[j]
-            out[np.ix_(ix, ix)] += R[:, o:o + d]
+            out[np.ix_(ix, ix)] += R[o:o + d]
             if hs:
                 si = [pt.sidx[j]]
-                _add_sym(out, ix, si, R[:, o + d:o + d + 1])
+                _add_sym(out, si, ix, R[o + d:o + d + 1])
                 out[si[0], si[0]] += om[j] @ (-e[j] - b[j] * b[j])
                 if nr:
-                    _add_sym(out, si, gidx, -(b[j] @ Q[j])[None, :])
+                    _add_sym(out, si, gidx, -(QT[j] @ b[j])[None, :])
             if nr:
-                _add_sym(out, ix, gidx, R[:, o + d + hs:o + wj])
-        Ta = TU.T * a  # (k, m): T_j a_j, the unit score's coefficient on the design
+                _add_sym(out, gidx, ix, R[o + d + hs:o + wj])
+        # the unit score: T_j a_j on the design (each slot written once), T_j b_j
+        Ta = TU * a
         for j in range(k):
-            Su[:, pt.bsl[j]] += Dr[:, :p] * Ta[j][:, None]
+            np.multiply(DrT[:p], Ta[j], out=SuT[pt.bsl[j]])
         if q:
-            Su[:, pt.dsl] += Dr[:, p:] * Ta.sum(axis=0)[:, None]
+            np.multiply(DrT[p:], Ta.sum(axis=0), out=SuT[pt.dsl])
         if hs:
-            for j in range(k):
-                Su[:, pt.sidx[j]] += TU[:, j] * b[j]
+            Tb = TU * b
+            if len(set(pt.sidx)) == 1:
+                SuT[pt.sidx[0]] = Tb.sum(axis=0)
+            else:
+                SuT[pt.sidx] = Tb
         return
     # groups: the complete-data part row by row (one wide product), the missing part from the
     # class-j scores of each group, sums of its rows' weighted scores
-    m_u = Tu.shape[0]
+    m_u = Tut.shape[1]
     wj = d + hs
-    Zw = np.empty((Dr.shape[0], k * wj))
+    ZwT = np.empty((k * wj, Dr.shape[0]))
     for j in range(k):
-        np.multiply(Dr, (-om[j] * a2[j])[:, None], out=Zw[:, j * wj:j * wj + d])
+        np.multiply(DrT, -om[j] * a2[j], out=ZwT[j * wj:j * wj + d])
         if hs:
-            Zw[:, j * wj + d] = -om[j] * c[j]
-    R = Dr.T @ Zw
+            ZwT[j * wj + d] = -om[j] * c[j]
+    R = ZwT @ Dr
     for j in range(k):
-        Sd = _group_sum(Dr * (wr * a[j])[:, None], starts, nonempty, m_u)
-        Tuj = TU[:, j] * w_u
+        SdT = _group_sum(DrT * (wr * a[j]), starts, nonempty, m_u)  # (d, units)
+        Tuj = TU[j] * w_u
         ix, o = pt.idx[j], j * wj
-        out[np.ix_(ix, ix)] += R[:, o:o + d] - (Sd * Tuj[:, None]).T @ Sd
+        out[np.ix_(ix, ix)] += R[o:o + d] - (SdT * Tuj) @ SdT.T
         if hs:
             Sb = _group_sum(wr * b[j], starts, nonempty, m_u)
             si = [pt.sidx[j]]
-            _add_sym(out, ix, si, (R[:, o + d] - Sd.T @ (Tuj * Sb))[:, None])
+            _add_sym(out, si, ix, (R[o + d] - SdT @ (Tuj * Sb))[None, :])
             out[si[0], si[0]] += om[j] @ (-e[j]) - Tuj @ (Sb * Sb)
-            Su[:, si[0]] += Sb * TU[:, j]
+            SuT[si[0]] += Sb * TU[j]
             if nr:
-                _add_sym(out, si, gidx, -(Sb @ Q[j])[None, :])
+                _add_sym(out, si, gidx, -(QT[j] @ Sb)[None, :])
         if nr:
-            _add_sym(out, ix, gidx, -(Sd.T @ Q[j]))
-        Su[:, pt.bsl[j]] += Sd[:, :p] * TU[:, j][:, None]
+            _add_sym(out, ix, gidx, -(SdT @ QT[j].T))
+        SuT[pt.bsl[j]] += SdT[:p] * TU[j]
         if q:
-            Su[:, pt.dsl] += Sd[:, p:] * TU[:, j][:, None]
+            SuT[pt.dsl] += SdT[p:] * TU[j]
 
 
 def _group_sum(V, starts, nonempty, m_u):
-    """Sums of the rows of ``V`` (sorted by unit) within each unit of a block."""
-    out = np.zeros((m_u,) + V.shape[1:])
+    """Sums of the columns of ``V`` (rows sorted by unit, last axis) within each unit."""
+    out = np.zeros(V.shape[:-1] + (m_u,))
     if nonempty.any():
-        out[nonempty] = np.add.reduceat(V, starts[nonempty], axis=0)
+        out[..., nonempty] = np.add.reduceat(V, starts[nonempty], axis=-1)
     return out
 
 
 def _finish(res):
     """A block's class terms and its ``sum_u w_u s_u s_u'`` (a rank-m update, symmetric)."""
-    out, Su, w_u = res
-    if not Su.shape[0]:
+    out, SuT, w_u = res  # w_u None for unit weights
+    if not SuT.shape[1]:
         return out, np.zeros_like(out)
-    A = (Su * np.sqrt(w_u)[:, None]).T  # (dim, m), Fortran order for BLAS
-    U = blas.dsyrk(1.0, A, trans=0)  # upper triangle of A A'
+    A = SuT if w_u is None else SuT * np.sqrt(w_u)
+    U = blas.dsyrk(1.0, A.T, trans=1)  # upper triangle of A A' (A.T is Fortran-ordered)
     return out, U + np.triu(U, 1).T
 
 
-def _mixing_term(out, gidx, Tl, Pl, Z, w):
+def _mixing_term(out, gidx, Tl, Pl, Zt, w):
     """``sum_u w_u sum_j T_uj (-H_uj - s_uj s_uj')`` on the mixing logits.
 
-    With ``g_uj = e_j - pi_u`` over the classes 1..K-1: ``sum_j T_j g_j g_j' = diag(T) - T pi'
-    - pi T' + pi pi'`` and ``-H = diag(pi) - pi pi'``, each times ``z_u z_u'``: the sum is
-    ``T pi' + pi T' - 2 pi pi' + diag(pi - T)`` (x) ``z z'``, made from row-wise Kronecker
-    products (three matrix products and one small Gram per class).
+    ``Tl``, ``Pl``: (K-1, m) posteriors and priors of the classes 1..K-1, ``Zt`` the (r, m)
+    design. With ``g_uj = e_j - pi_u``: ``sum_j T_j g_j g_j' = diag(T) - T pi' - pi T' + pi pi'``
+    and ``-H = diag(pi) - pi pi'``, each times ``z_u z_u'``: the sum is ``T pi' + pi T' - 2 pi
+    pi' + diag(pi - T)`` (x) ``z z'``, made from Kronecker products (two matrix products and
+    one small Gram per class).
     """
-    L, r = Tl.shape[1], Z.shape[1]
-    A, B = _kron_rows(Tl * w[:, None], Z), _kron_rows(Pl, Z)
-    AB = A.T @ B
-    blk = AB + AB.T - 2.0 * (_kron_rows(Pl * w[:, None], Z).T @ B)
-    D = w[:, None] * (Pl - Tl)
+    L, r = Tl.shape[0], Zt.shape[0]
+    B = _kron_cols(Pl, Zt)
+    AB = _kron_cols(Tl * w, Zt) @ B.T
+    blk = AB + AB.T - 2.0 * (_kron_cols(Pl * w, Zt) @ B.T)
+    D = w * (Pl - Tl)
     for l in range(L):
-        blk[l * r:(l + 1) * r, l * r:(l + 1) * r] += Z.T @ (Z * D[:, l:l + 1])
+        blk[l * r:(l + 1) * r, l * r:(l + 1) * r] += (Zt * D[l]) @ Zt.T
     out[np.ix_(gidx, gidx)] += blk
