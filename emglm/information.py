@@ -173,8 +173,8 @@ def _louis(mix, theta):
             Zct = np.ascontiguousarray(Zu[units].T)  # (r, units)
             SuT[mix.gamma_slice] = _kron_cols(Tut[1:] - PIut[1:], Zct)
             _mixing_term(out, gidx, Tut[1:], PIut[1:], Zct, w_u)
-        nonempty = np.diff(np.append(starts, len(ridx))) > 0 if grouped else None
         m_r = len(range(rows.n)[ridx]) if isinstance(ridx, slice) else len(ridx)
+        nonempty = np.diff(np.append(starts, m_r)) > 0 if grouped else None
         if m_r:
             Dr = rows.D[ridx]
             Trt, wr, DrT = T.T[:, ridx], rows.w[ridx], np.ascontiguousarray(Dr.T)
@@ -186,7 +186,10 @@ def _louis(mix, theta):
     if rows.groups is None:
         blocks = rows.map_blocks(lambda s, e: _finish(chunk(slice(s, e), slice(s, e), None)))
     else:
-        order = np.argsort(rows.groups, kind="stable")
+        # rows of a group side by side: slices when the data come sorted by group (no
+        # gathers), else the rows taken in group order
+        in_order = bool(np.all(rows.groups[1:] >= rows.groups[:-1]))
+        order = None if in_order else np.argsort(rows.groups, kind="stable")
         ptr = np.concatenate([[0], np.cumsum(np.bincount(rows.groups, minlength=rows.G))])
         # blocks of whole groups of about GROUP_BLOCK_ROWS rows (a larger group is one block)
         marks = np.searchsorted(ptr, np.arange(GROUP_BLOCK_ROWS, rows.n, GROUP_BLOCK_ROWS))
@@ -194,7 +197,7 @@ def _louis(mix, theta):
         gblocks = [(int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:]) if b > a]
 
         def gchunk(g0, g1):
-            ridx = order[ptr[g0]:ptr[g1]]
+            ridx = slice(ptr[g0], ptr[g1]) if order is None else order[ptr[g0]:ptr[g1]]
             return _finish(chunk(ridx, slice(g0, g1), ptr[g0:g1] - ptr[g0]))
 
         blocks = map_blocks(gchunk, gblocks, rows.n_jobs)

@@ -37,6 +37,11 @@ def _extra(case, seed=7, n=480):
     if case == "gaussian_groups_scale":  # per-class scales in the grouped pass
         y = rng.normal(np.where(cls, 2 + x, -1 - x), np.where(cls, 1.0, 0.6))
         return EMGLM(y, X, k=2, groups=g, weights=fw)
+    if case == "groups_unsorted_concomitant":  # rows of a group not side by side: gathered
+        perm = rng.permutation(n)
+        y = rng.poisson(mu)
+        return EMGLM(y[perm], X[perm], k=2, family=FAM.Poisson(), groups=g[perm],
+                     concomitant=conc[perm], fixed=w[perm, None], weights=fw[perm])
     if case == "gamma_inverse_k3":  # canonical (inverse) link, three classes, weights
         c3 = rng.choice(3, size=n, p=[0.3, 0.3, 0.4])
         m3 = np.array([0.5, 3.0, 15.0])[c3]
@@ -59,7 +64,7 @@ def _extra(case, seed=7, n=480):
     raise KeyError(case)
 
 
-EXTRA = ["gamma_shared_groups_all", "gaussian_groups_scale", "gamma_inverse_k3", "equal_point_mass",
+EXTRA = ["gamma_shared_groups_all", "gaussian_groups_scale", "groups_unsorted_concomitant", "gamma_inverse_k3", "equal_point_mass",
          "cloglog_groups_concomitant", "negbin_constant_fixed", "tweedie_groups"]
 
 
@@ -89,6 +94,7 @@ def test_analytic_equals_numerical_information(case):
 
 
 @pytest.mark.parametrize("case", ["combined", "gamma_shared_groups_all", "gaussian_groups_scale",
+                                  "groups_unsorted_concomitant",
                                   "gamma_inverse_k3", "equal_point_mass", "probit"])
 def test_analytic_information_equals_fd_hessian_of_llf(case):
     res = _fit(case)
