@@ -64,6 +64,11 @@ def build_parser():
                                    "print its summary.")
     f.add_argument("data", metavar="DATA.csv", help="CSV file with a header row")
     f.add_argument("--formula", required=True, help='R-style formula, e.g. "y ~ x1 + x2"')
+    f.add_argument("--allow-code", action="store_true",
+                   help="evaluate the formula as unrestricted Python (any function, module or "
+                        "attribute); by default it may use only the data's columns, patsy's "
+                        "functions (C, I, Q, center, standardize, bs...) and numpy's numerical "
+                        "functions (np.log...)")
     f.add_argument("--family", default="gaussian", choices=FAMILIES, help="GLM family (default gaussian)")
     f.add_argument("-k", "--k", type=int, default=2, help="number of components (default 2)")
     f.add_argument("--alpha", type=float, default=1.0, help="negative_binomial dispersion alpha (default 1)")
@@ -389,8 +394,19 @@ def _fit(args, out):
     import numpy as np
     import patsy
 
-    # formulas on the command line may use numpy (np.log(x)) besides patsy's own functions
-    env = patsy.EvalEnvironment([{"np": np, "numpy": np}])
+    from .formula_env import check_formulas, restricted_env
+
+    if args.allow_code:
+        # the user vouches for the formula: patsy's functions, numpy and Python's builtins
+        env = patsy.EvalEnvironment([{"np": np, "numpy": np}])
+    else:
+        # a formula is Python code: by default only columns, patsy's functions and numpy's
+        # numerical functions, checked before anything is evaluated
+        try:
+            check_formulas([args.formula], data.columns, where="--formula")
+        except (ValueError, patsy.PatsyError) as exc:
+            raise UsageError(_one_line(exc) if isinstance(exc, ValueError) else f"--formula: {_one_line(exc)}") from None
+        env = restricted_env()
     try:
         model = EMGLM.from_formula(args.formula, data, k=args.k, family=family, offset=args.offset,
                                    exposure=args.exposure, weights=args.weights, mixing=args.mixing,

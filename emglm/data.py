@@ -18,7 +18,8 @@ import statsmodels.genmod.families as smf
 from .families import check_family
 from .warnings import DroppedRowsWarning
 
-__all__ = ["prepare_data", "check_k", "check_formula_missing", "check_numeric_response", "check_finite_density", "MIXING_MODES", "MISSING_MODES", "SCALE_MODES"]
+__all__ = ["prepare_data", "check_k", "align_to_index", "check_formula_missing", "check_numeric_response",
+           "check_finite_density", "MIXING_MODES", "MISSING_MODES", "SCALE_MODES"]
 
 MIXING_MODES = ("estimate", "equal")
 MISSING_MODES = ("drop", "raise", "none")
@@ -72,6 +73,14 @@ def _to_float(name, obj):
         a = obj.to_numpy(dtype=float, na_value=np.nan)
         return a[:, 0] if squeeze else a
     arr = np.asarray(obj)
+    if arr.dtype.kind in "USO" and arr.size:
+        # numpy turns "1.5" into 1.5 silently: text is refused rather than guessed at
+        flat = arr.ravel()
+        text = flat[[isinstance(v, (str, bytes, np.str_, np.bytes_)) for v in flat]]
+        if text.size:
+            what = f"{name} must be numeric" + (" (the response must be numeric)" if name == "endog" else "")
+            raise TypeError(f"{what}, got text values such as {str(text[0])!r}; convert them "
+                            "to numbers first (e.g. with pandas.to_numeric)")
     if np.iscomplexobj(arr):
         raise TypeError(f"{name} must be real-valued, got complex values")
     try:
@@ -125,6 +134,45 @@ def _check_aligned(ref_name, ref, others):
                 f"the index of {name} is not aligned with the index of {ref_name}; "
                 "pass arrays or reindex so that rows match"
             )
+
+
+def align_to_index(name, obj, ref_name, ref_index):
+    """A pandas per-row option (offset, exposure, weights, groups) matched to the data's rows
+    by index label, as pandas aligns; anything else is returned unchanged (by position).
+
+    The option's index may list the rows in another order or hold more labels (a frame that
+    was sorted or subset after the option was made). ValueError naming the option when a row
+    label of the data is missing from its index, or either index repeats labels.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> off = pd.Series([1.0, 2.0, 3.0], index=[2, 0, 1])
+    >>> align_to_index("offset", off, "data", pd.RangeIndex(3)).tolist()
+    [2.0, 3.0, 1.0]
+    >>> align_to_index("offset", off, "data", pd.Index([0, 1, 5]))
+    Traceback (most recent call last):
+    ...
+    ValueError: offset: a pandas Series is matched to the rows of data by its index, and the indexes differ (1 of data's 3 row labels, e.g. '5', are not in the index of offset); reindex it, or pass offset.to_numpy() to pair values by position
+    """
+    if not isinstance(obj, (pd.Series, pd.DataFrame)) or ref_index is None:
+        return obj
+    if obj.index.equals(ref_index):
+        return obj
+    unique = obj.index.is_unique and ref_index.is_unique
+    missing = ref_index[~ref_index.isin(obj.index)]
+    if unique and len(missing) == 0:  # same labels in another order, or a superset: select
+        return obj.reindex(ref_index)
+    if len(missing):
+        detail = (f"{len(missing)} of {ref_name}'s {len(ref_index)} row labels, e.g. {str(missing[0])!r}, "
+                  f"are not in the index of {name}")
+    else:
+        detail = "an index has repeated labels"
+    kind = "Series" if isinstance(obj, pd.Series) else "DataFrame"
+    raise ValueError(
+        f"{name}: a pandas {kind} is matched to the rows of {ref_name} by its index, and the "
+        f"indexes differ ({detail}); reindex it, or pass {name}.to_numpy() to pair values by position"
+    )
 
 
 def _bad_columns(name, a, colnames):
@@ -288,9 +336,14 @@ def prepare_data(endog, exog, family, offset=None, exposure=None, weights=None, 
     if index is None:
         index = endog.index if isinstance(endog, (pd.Series, pd.DataFrame)) else (
             exog.index if isinstance(exog, (pd.DataFrame, pd.Series)) else None)
-    _check_aligned("endog", endog, [("exog", exog), ("offset", offset), ("exposure", exposure),
-                                    ("weights", weights), ("fixed", fixed), ("concomitant", concomitant),
-                                    ("groups", groups)])
+    _check_aligned("endog", endog, [("exog", exog), ("fixed", fixed), ("concomitant", concomitant)])
+    # per-row options given as pandas objects follow the data's rows by index label
+    ref_name, ref = (("endog", endog) if isinstance(endog, (pd.Series, pd.DataFrame)) else
+                     ("exog", exog) if isinstance(exog, (pd.Series, pd.DataFrame)) else (None, None))
+    ref_index = None if ref is None else ref.index
+    offset, exposure, weights, groups = (align_to_index(nm, v, ref_name, ref_index) for nm, v in
+                                         (("offset", offset), ("exposure", exposure),
+                                          ("weights", weights), ("groups", groups)))
     y = _as_2d("endog", endog)
     n = y.shape[0]
     if n == 0:

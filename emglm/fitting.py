@@ -125,7 +125,12 @@ def validate_start(model, K, start):
 def one_component_fit(model, rows=None):
     """The one-component (k = 1) mixture and its complete fit, on ``rows`` (default all)."""
     base = model.make_mixture(k=1, point_mass=None, mixing="equal", rows=rows)
-    return base, base.fit_from_posterior(np.ones((base.n, 1)))
+    theta1 = base.fit_from_posterior(np.ones((base.n, 1)))
+    if rows is None:  # a fit must not end below it (emglm.safeguards)
+        from .safeguards import remember_one_component_llf
+
+        remember_one_component_llf(model, base.objective(theta1))
+    return base, theta1
 
 
 def one_component_residuals(model, rows=None):
@@ -233,6 +238,9 @@ def fit(model, start, start_params, n_starts, rng, tol, maxiter, accelerate, war
         thetas, warm_info = warmup_starts(model, mix, warm, rng, progress=progress)
     else:
         thetas, warm_info = start_vectors(model, mix, start, start_params, n_starts, rng), None
+    from .safeguards import check_start_values
+
+    thetas = check_start_values(model, mix, thetas, given=start_params is not None)
     best = None
     start_mix = mix
     for theta0 in progress_iter(thetas, progress and len(thetas) > 1, "starts"):

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import patsy
 
-__all__ = ["build_from_formula", "Design"]
+__all__ = ["build_from_formula", "resolve_eval_env", "Design"]
 
 
 class Design:
@@ -90,8 +90,12 @@ def _one_sided(name, f):
     return f
 
 
-def _column_or_array(name, v, data):
-    """A column name of ``data`` or a per-row array; returned as a Series on data's index."""
+def _column_or_array(name, v, data, user_index=None):
+    """A column name of ``data`` or a per-row array; returned as a Series on data's index.
+
+    A pandas Series is matched to the rows by index label (``user_index``: the index of the
+    user's frame), as pandas aligns; an array pairs with the rows by position.
+    """
     if v is None:
         return None
     if isinstance(v, str):
@@ -99,8 +103,9 @@ def _column_or_array(name, v, data):
             raise KeyError(f"{name}: column {v!r} not found in data")
         return data[v]
     if isinstance(v, pd.Series):
-        if len(v) != len(data):
-            raise ValueError(f"{name} must have length {len(data)} (one value per row of data), got {len(v)}")
+        from .data import align_to_index
+
+        v = align_to_index(name, v, "data", data.index if user_index is None else user_index)
         return pd.Series(v.to_numpy(), index=data.index, name=v.name)
     a = np.asarray(v)
     if a.ndim != 1 or a.shape[0] != len(data):
@@ -108,9 +113,37 @@ def _column_or_array(name, v, data):
     return pd.Series(a, index=data.index)
 
 
+def resolve_eval_env(eval_env, depth=0):
+    """``eval_env`` as a patsy EvalEnvironment (statsmodels' convention).
+
+    An int counts frames above the caller of the function calling this one (``depth`` extra
+    frames in between): 0 is that caller's namespace, -1 an empty namespace. A
+    ``patsy.EvalEnvironment`` is used as given; anything else is a TypeError.
+
+    Examples
+    --------
+    >>> resolve_eval_env(-1).namespace.get("np") is None
+    True
+    >>> resolve_eval_env("x")
+    Traceback (most recent call last):
+    ...
+    TypeError: eval_env must be an int (frame depth) or a patsy.EvalEnvironment, got 'x'
+    """
+    if isinstance(eval_env, patsy.EvalEnvironment):
+        return eval_env
+    if isinstance(eval_env, bool) or not isinstance(eval_env, (int, np.integer)):
+        raise TypeError(f"eval_env must be an int (frame depth) or a patsy.EvalEnvironment, got {eval_env!r}")
+    if eval_env == -1:
+        return patsy.EvalEnvironment([{}])
+    if eval_env < -1:
+        raise ValueError(f"eval_env must be -1 (no namespace) or a frame depth >= 0, got {eval_env}")
+    # frame 0 is this function; 1 its caller; the caller's caller is the one meant by 0
+    return patsy.EvalEnvironment.capture(int(eval_env) + 2 + depth)
+
+
 def build_from_formula(cls, formula, data, k, family=None, offset=None, exposure=None, weights=None,
                        mixing="estimate", missing="drop", concomitant=None, groups=None, fixed=None,
-                       point_mass=None, scale="component", eval_env=2, **kwargs):
+                       point_mass=None, scale="component", eval_env=0, **kwargs):
     """Build ``cls`` (EMGLM) from formulas; see :meth:`EMGLM.from_formula`.
 
     Examples
@@ -130,11 +163,11 @@ def build_from_formula(cls, formula, data, k, family=None, offset=None, exposure
             raise TypeError(f"data must be a pandas DataFrame, got {type(data).__name__}")
     if missing not in ("drop", "raise", "none"):
         raise ValueError(f"missing must be one of ('drop', 'raise', 'none'), got {missing!r}")
+    user_index = data.index
     if not data.index.is_unique:
         # align by position; the user's frame is not touched
         data = data.reset_index(drop=True)
-    if isinstance(eval_env, int):
-        eval_env = patsy.EvalEnvironment.capture(eval_env)
+    eval_env = resolve_eval_env(eval_env)
     na = patsy.NAAction(on_NA="drop" if missing == "drop" else "raise")
     from .data import check_formula_missing
 
@@ -162,7 +195,7 @@ def build_from_formula(cls, formula, data, k, family=None, offset=None, exposure
                           return_type="dataframe", eval_env=eval_env)
         conc_info = Z.design_info
         pieces.append(Z.index)
-    extra = {name: _column_or_array(name, v, data) for name, v in
+    extra = {name: _column_or_array(name, v, data, user_index) for name, v in
              (("offset", offset), ("exposure", exposure), ("weights", weights), ("groups", groups))}
 
     keep = pieces[0]

@@ -282,13 +282,87 @@ def observed_information(engine, theta, opg=None, rel_step=None, method="auto"):
     return -0.5 * (J + J.T)
 
 
+def _eigh(A):
+    """Eigen-decomposition of a symmetric matrix, or None when LAPACK cannot converge.
+
+    The matrix is first scaled to unit diagonal (where the diagonal is positive): information
+    matrices mix coefficients and log dispersions on very different scales, and the
+    scaled problem is the better conditioned one. Returns ``(vals, vecs, d)`` with
+    ``A = D^-1/2 (vecs diag(vals) vecs') D^-1/2``, ``d`` the scaling.
+    """
+    diag = np.diag(A)
+    d = np.where(diag > 0, diag, 1.0)
+    s = 1.0 / np.sqrt(d)
+    As = A * s[:, None] * s[None, :]
+    for solver in (np.linalg.eigh, _scipy_eigh):
+        try:
+            vals, vecs = solver(As)
+        except (np.linalg.LinAlgError, ValueError):
+            continue
+        if np.all(np.isfinite(vals)) and np.all(np.isfinite(vecs)):
+            return vals, vecs, d
+    return None
+
+
+def _scipy_eigh(A):
+    from scipy import linalg
+
+    return linalg.eigh(A, driver="evr")
+
+
 def _inverse(info, what="observed information"):
-    """Inverse of a symmetric information matrix; pseudo-inverse (with a warning) if singular."""
-    vals, vecs = np.linalg.eigh(info)
+    """Inverse of a symmetric information matrix; never raises.
+
+    * positive definite: the inverse;
+    * singular or indefinite: a pseudo-inverse (DegenerateComponentWarning);
+    * entries that are not finite: the parameters in those rows get NaN variances and
+      covariances; the others come from the finite block (i.e. as if those parameters
+      were known) (DegenerateComponentWarning naming how many);
+    * an eigen-decomposition that fails: all NaN (DegenerateComponentWarning saying why).
+
+    Returns ``(inverse, positive_definite)``.
+
+    Examples
+    --------
+    >>> import numpy as np, warnings
+    >>> A = np.array([[2.0, 0.5, 0.0], [0.5, 1.0, np.nan], [0.0, np.nan, 1.0]])
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     inv, ok = _inverse(A)
+    >>> np.isnan(np.diag(inv)).tolist(), ok
+    ([False, True, True], False)
+    """
+    info = np.asarray(info, dtype=float)
+    dim = info.shape[0]
+    out = np.full((dim, dim), np.nan)
+    bad = ~np.all(np.isfinite(info), axis=0) | ~np.all(np.isfinite(info), axis=1)
+    good = ~bad
+    if bad.any():
+        warnings.warn(
+            f"the {what} has non-finite entries for {int(bad.sum())} of {dim} parameter(s) "
+            "(a component collapsed onto identical responses or emptied, so its derivatives "
+            "overflow); their standard errors are NaN, and the others treat them as known",
+            DegenerateComponentWarning, stacklevel=4,
+        )
+        if not good.any():
+            return out, False
+    sub = info[np.ix_(good, good)]
+    eig = _eigh(sub)
+    if eig is None:
+        warnings.warn(
+            f"the eigen-decomposition of the {what} did not converge (the matrix is too badly "
+            "conditioned: a near-degenerate fit); standard errors are NaN",
+            DegenerateComponentWarning, stacklevel=4,
+        )
+        return out, False
+    vals, vecs, d = eig
+    s = 1.0 / np.sqrt(d)
     top = np.max(np.abs(vals)) if vals.size else 0.0
-    tol = top * info.shape[0] * np.finfo(float).eps * 10
+    tol = top * sub.shape[0] * np.finfo(float).eps * 10
     if vals.size and np.min(vals) > tol:
-        return (vecs / vals) @ vecs.T, True
+        inv = (vecs / vals) @ vecs.T
+        out[np.ix_(good, good)] = inv * s[:, None] * s[None, :]
+        return out, not bad.any()
     warnings.warn(
         f"the {what} is not positive definite (smallest eigenvalue {np.min(vals):.3g}): a "
         "parameter is on or near the boundary (an empty or degenerate component, a proportion "
@@ -298,7 +372,8 @@ def _inverse(info, what="observed information"):
     )
     keep = vals > tol
     inv = (vecs[:, keep] / vals[keep]) @ vecs[:, keep].T
-    return inv, False
+    out[np.ix_(good, good)] = inv * s[:, None] * s[None, :]
+    return out, False
 
 
 def covariance(engine, theta, cov_type="oim", cov_kwds=None):

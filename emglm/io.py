@@ -1,23 +1,35 @@
-"""Saving and loading fitted results (pickle, as statsmodels does).
+"""Saving and loading fitted results: a file format that runs no code when loaded.
 
-:meth:`EMGLMResults.save` writes a pickle; :func:`load` reads it back. Formula models are
-supported: patsy refuses to pickle its design infos, so they are written field by field
-(categorical levels and the state of stateful transforms such as ``center`` included) and
-re-created on loading; their evaluation namespace is reduced to the patsy built-ins
-(``C``, ``I``, ``Q``, ``center``, ``standardize``...) and numpy as ``np``/``numpy``, so a
-formula calling a function of your own needs that name in the formula namespace again,
-i.e. is not supported for prediction after loading.
+:meth:`EMGLMResults.save` (or :func:`save`) writes a versioned container: a zip of JSON
+documents and ``.npy`` arrays read back with ``np.load(allow_pickle=False)``, with a sha256
+checksum over the whole file (:mod:`emglm.savefile`). :func:`load` reads it, checks it, and
+rebuilds the model and the results; per-row quantities (posteriors, E-step, residuals)
+are recomputed from the stored parameter vector, so files hold only the data and the
+estimates. Errors say whether a file is not an emglm file, is corrupted, or was written by a
+newer emglm. A save writes a temporary file next to the target and renames it into place,
+so a failed save never destroys an existing file.
 
-``remove_data=True`` drops every per-row array (response, designs, offsets, weights,
-posteriors, E-step quantities, the user's DataFrame) and keeps what the summary needs:
+What is stored: the model's options (family by name, its parameters and its link), its
+per-row arrays (response, trials, designs, offset, exposure, weights, group codes and
+labels, row labels), names, the user's DataFrame for formula models, the fitted parameter
+vector ``theta``, the EM record (iterations, convergence, llf history and the accepted
+parameter vectors) and the covariance when it was computed. Formula models store their
+formula strings and patsy design information as JSON (:mod:`emglm.patsy_json`: terms,
+categorical levels and contrasts, and the state of stateful transforms such as the means
+kept by ``center``/``standardize``), so ``predict`` re-applies them to new data. Their terms
+are re-evaluated only in a restricted namespace (patsy's functions and numpy's numerical
+functions; :mod:`emglm.formula_env`): a formula calling a function of your own loads, but
+cannot predict on new data after loading.
+
+``remove_data=True`` drops every per-row array and keeps what the summary needs:
 ``params``, ``bse``, ``tvalues``, ``pvalues``, ``cov_params()``, ``conf_int()``,
 proportions, dispersions, ``llf``, ``aic``/``bic``/``icl``, ``entropy`` and ``summary()``.
 Predictions for new data still work; quantities of the training rows (``posterior``,
 ``fittedvalues``, residuals, plots of them) raise :class:`DataRemovedError`.
 
-.. warning::
-   Loading a pickle runs code stored in the file. Only load files you trust (files you
-   wrote yourself).
+Files of the older pickle-based format load only with ``load(path, allow_pickle=True)``:
+unpickling runs code stored in the file, so do that only for files you trust. Results can
+still be pickled with the :mod:`pickle` module by those who want it.
 
 Examples
 --------
@@ -26,7 +38,7 @@ Examples
 >>> rng = np.random.default_rng(0)
 >>> y = np.concatenate([rng.normal(-2, 1, 100), rng.normal(2, 1, 100)])
 >>> res = emglm.EMGLM(y, np.ones((200, 1)), k=2).fit()
->>> path = os.path.join(tempfile.mkdtemp(), "fit.pickle")
+>>> path = os.path.join(tempfile.mkdtemp(), "fit.emglm")
 >>> res.save(path)
 >>> bool(np.allclose(emglm.load(path).params, res.params))
 True
@@ -34,20 +46,20 @@ True
 
 from __future__ import annotations
 
-import copy
 import io
 import os
 import pickle
 
 import numpy as np
 
+from .model import EMGLM
+from .model_state import model_from_state
 from .results import EMGLMResults
+from .results_datafree import DataFreeResults, DataRemovedError
+from .results_state import save
+from .savefile import EmglmFileError
 
-__all__ = ["save", "load", "DataRemovedError", "DataFreeResults"]
-
-
-class DataRemovedError(AttributeError):
-    """A training-row quantity was asked of results saved with ``remove_data=True``."""
+__all__ = ["save", "load", "DataRemovedError", "DataFreeResults", "EmglmFileError"]
 
 
 def _restore_patsy(cls, state):
@@ -75,190 +87,68 @@ class _Unpickler(pickle.Unpickler):
         return super().find_class(module, name)
 
 
-class _Pickler(pickle.Pickler):
-    """Pickler writing patsy objects (which refuse pickling) field by field."""
+def _results_from_state(doc, arrays, model):
+    import pandas as pd
 
-    def reducer_override(self, obj):
-        mod = type(obj).__module__ or ""
-        if mod.startswith("patsy"):
-            import patsy
+    from .em import EMResult
+    from .warmup import WarmupInfo
 
-            if isinstance(obj, patsy.EvalEnvironment):
-                # the caller's namespaces (whole modules) are not picklable and not wanted
-                return (_patsy_env, ())
-            if hasattr(obj, "__dict__") and not isinstance(obj, type):
-                return (_restore_patsy, (type(obj), dict(obj.__dict__)))
-        return NotImplemented
-
-
-# quantities the summary and inference need, computed before the data go
-_KEEP = ("params", "proportions", "scale", "llf_pooled", "_theta_labels", "_cov", "_scale_mask",
-         "_reported_params", "_bse_flat", "bse", "tvalues", "pvalues", "bse_scale",
-         "bse_proportions")
-# scalar properties computed from row-level arrays, frozen on the data-free results
-_FROZEN = ("entropy", "deviance", "pearson_chi2")
-# cached row-level quantities dropped with the data
-_ROW_LEVEL = ("prior", "posterior", "_pooled_train", "_prior_rows", "resid_response",
-              "resid_pearson", "resid_deviance", "resid_working", "resid_anscombe")
-
-
-def _removed(name):
-    def fget(self):
-        raise DataRemovedError(f"{name} is not available: the results were saved with remove_data=True")
-
-    return property(fget)
-
-
-class DataFreeResults(EMGLMResults):
-    """Results whose training data were removed by ``save(path, remove_data=True)``.
-
-    Everything computed from parameters (``params``, ``bse``, ``cov_params()``,
-    ``conf_int()``, ``summary()``, information criteria, ``predict`` on new data) works;
-    training-row quantities raise :class:`DataRemovedError`.
-    """
-
-    posterior = _removed("posterior")
-    prior = _removed("prior")
-    fittedvalues = _removed("fittedvalues")
-    resid_response = _removed("resid_response")
-    resid_pearson = _removed("resid_pearson")
-    resid_deviance = _removed("resid_deviance")
-    _pooled_train = _removed("training-row pooled predictions")
-    _prior_rows = _removed("prior of the training rows")
-
-    @property
-    def entropy(self):
-        return self._frozen["entropy"]
-
-    @property
-    def deviance(self):
-        return self._frozen["deviance"]
-
-    @property
-    def pearson_chi2(self):
-        return self._frozen["pearson_chi2"]
-
-    def resid_quantile(self, random_state=None):
-        raise DataRemovedError("resid_quantile is not available: the results were saved with remove_data=True")
-
-    def predict(self, exog=None, which="mean", offset=None, exposure=None, **kwargs):
-        if exog is None:
-            raise DataRemovedError("predict needs exog: the training data were removed (remove_data=True)")
-        return super().predict(exog, which, offset, exposure, **kwargs)
-
-    def get_prediction(self, exog=None, which="mean", offset=None, exposure=None, **kwargs):
-        if exog is None:
-            raise DataRemovedError("get_prediction needs exog: the training data were removed (remove_data=True)")
-        return super().get_prediction(exog, which, offset, exposure, **kwargs)
-
-    # averages over the training rows
-    def get_margeff(self, *args, **kwargs):
-        raise DataRemovedError("get_margeff averages over the training rows, which were removed (remove_data=True)")
-
-    def class_means(self, *args, **kwargs):
-        raise DataRemovedError("class_means averages over the training rows, which were removed (remove_data=True)")
-
-    def class_probabilities(self, *args, **kwargs):
-        raise DataRemovedError("class_probabilities averages over the training rows, which were removed "
-                               "(remove_data=True)")
+    theta = arrays["theta"]
+    hist = list(arrays["param_history"]) if "param_history" in arrays else []
+    em = EMResult(params=theta, n_iter=doc["n_iter"], converged=doc["converged"], history=hist,
+                  objective_history=list(arrays["llf_history"]), rate=doc["rate"], n_fallback=doc["n_fallback"])
+    saved_kw = doc.get("cov_kwds") or {}
+    if doc["class"] == "EMGLMResults":
+        if doc["cov_type"] == "cluster":
+            cov_kwds = {"groups": arrays["cov_kwds.codes"], "use_correction": saved_kw.get("use_correction", True)}
+        elif doc["cov_type"] == "bootstrap":
+            cov_kwds = saved_kw
+        else:
+            cov_kwds = None
+        res = EMGLMResults(model, model.make_mixture(), theta, em, n_starts=doc["n_starts"],
+                           cov_type=doc["cov_type"], cov_kwds=cov_kwds)
+    else:
+        mix = model.make_mixture()  # no rows: it only unpacks parameters and predicts
+        mix.n_jobs = 1
+        res = object.__new__(DataFreeResults)
+        res.__dict__.update(cov_type=doc["cov_type"], model=model, mixture=mix, theta=theta, _em=em,
+                            n_iter=int(em.n_iter), converged=bool(em.converged),
+                            llf_history=np.asarray(em.objective_history), n_starts=doc["n_starts"], _es=None,
+                            llf=doc["llf"], nobs=model.nobs, k=model.k, n_groups=model.n_groups,
+                            family=model.family, _frozen=doc["frozen"], llf_pooled=doc["llf_pooled"],
+                            cov_kwds=dict(saved_kw))
+        names = model.component_names
+        res.proportions = pd.Series(arrays["proportions"], index=names, name="proportion")
+        if "bse_proportions" in arrays:
+            res.bse_proportions = pd.Series(arrays["bse_proportions"], index=names, name="bse_proportion")
+    if "cov" in doc:
+        # the covariance computed before saving, put where the results cache it
+        cov = {key: arrays[f"cov.{key}"] if d.get("array") else d["value"] for key, d in doc["cov"].items()}
+        vars(res).update(_cov=cov, _cov_pd=cov.get("positive_definite"))
+    w = doc.get("warmup")
+    res.warmup = None if w is None else WarmupInfo(llf=arrays["warmup.llf"], n_iter=arrays["warmup.n_iter"], **w)
+    return res
 
 
-def _empty_like_rows(a):
-    """A zero-row array with the columns of ``a`` (keeps ``shape[1]`` and ``is not None``)."""
-    if a is None:
-        return None
-    a = np.asarray(a)
-    return np.empty((0,) + a.shape[1:], dtype=a.dtype)
-
-
-def _strip(res):
-    """A data-free copy of ``res`` (the original is not touched)."""
-    for name in _KEEP:
-        try:
-            getattr(res, name)
-        except Exception:  # e.g. cov_type="none" or a failed covariance: keep what exists
-            pass
-    frozen = {}
-    for name in _FROZEN:
-        try:
-            frozen[name] = getattr(res, name)
-        except Exception:
-            frozen[name] = float("nan")
-    new = copy.copy(res)
-    new.__class__ = DataFreeResults
-    new._frozen = frozen
-    for name in _ROW_LEVEL:
-        new.__dict__.pop(name, None)
-    new._es = None
-    # cluster labels are one per training row
-    new.cov_kwds = {k: v for k, v in (getattr(res, "cov_kwds", None) or {}).items() if k != "codes"}
-    new._em = copy.copy(res._em)
-    new._em.history = []  # parameter vectors of every iteration
-
-    m = copy.copy(res.model)
-    for name in ("endog", "trials", "exog", "offset", "exposure", "freq_weights", "fixed_exog",
-                 "concomitant_exog", "group_codes"):
-        if hasattr(m, name):
-            setattr(m, name, _empty_like_rows(getattr(m, name)))
-    m.row_index = None
-    m.data = None
-    new.model = m
-
-    new.mixture = m.make_mixture(k=res.k)
-    new.mixture.n_jobs = 1
-    return new
-
-
-def save(res, fname, remove_data=False):
-    """Pickle fitted results to ``fname`` (a path or a writable binary file object).
-
-    Parameters
-    ----------
-    res : EMGLMResults
-    fname : str, os.PathLike or file object
-    remove_data : bool
-        Drop the per-row arrays; see the module docstring for what remains.
-
-    Examples
-    --------
-    >>> import numpy as np, io
-    >>> from emglm import EMGLM
-    >>> res = EMGLM(np.r_[np.zeros(20), np.ones(20) * 5] + np.arange(40) % 3,
-    ...             np.ones((40, 1)), k=2).fit()
-    >>> buf = io.BytesIO()
-    >>> save(res, buf, remove_data=True)
-    >>> buf.seek(0) == 0 and load(buf).model.endog.size == 0
-    True
-    """
-    if not isinstance(res, EMGLMResults):
-        raise TypeError(f"res must be EMGLMResults, got {type(res).__name__}")
-    if not isinstance(remove_data, bool):
-        raise TypeError(f"remove_data must be True or False, got {remove_data!r}")
-    obj = _strip(res) if remove_data else res
-    if hasattr(fname, "write"):
-        _Pickler(fname, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
-        return
-    if not isinstance(fname, (str, os.PathLike)):
-        raise TypeError(f"fname must be a path or a binary file object, got {type(fname).__name__}")
-    buf = io.BytesIO()
-    _Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)  # nothing written if pickling fails
-    with open(fname, "wb") as fh:
-        fh.write(buf.getvalue())
-
-
-def load(fname):
+def load(fname, allow_pickle=False):
     """Load results written by :meth:`EMGLMResults.save`.
 
-    .. warning::
-       Unpickling runs code stored in the file: only load files you trust.
-
     Parameters
     ----------
     fname : str, os.PathLike or file object
+    allow_pickle : bool
+        Also accept files of the older pickle-based format. Unpickling runs code stored in
+        the file: only for files you trust.
 
     Returns
     -------
     EMGLMResults
+
+    Raises
+    ------
+    EmglmFileError (a ValueError)
+        Not an emglm file, corrupted, written by a newer emglm, or (without
+        ``allow_pickle``) a pickle.
 
     Examples
     --------
@@ -269,15 +159,37 @@ def load(fname):
     >>> load(buf).llf == res.llf
     True
     """
+    from .savefile import is_pickle, read_container
+
+    if not isinstance(allow_pickle, bool):
+        raise TypeError(f"allow_pickle must be True or False, got {allow_pickle!r}")
     if hasattr(fname, "read"):
-        obj = _Unpickler(fname).load()
-    else:
-        if not isinstance(fname, (str, os.PathLike)):
-            raise TypeError(f"fname must be a path or a binary file object, got {type(fname).__name__}")
+        data, what = fname.read(), "the file"
+    elif isinstance(fname, (str, os.PathLike)):
         with open(fname, "rb") as fh:
-            obj = _Unpickler(fh).load()
+            data = fh.read()
+        what = repr(os.fspath(fname))
+    else:
+        raise TypeError(f"fname must be a path or a binary file object, got {type(fname).__name__}")
+    if allow_pickle and is_pickle(data[:2]):
+        return _load_pickle(io.BytesIO(data), what)
+    doc, arrays = read_container(io.BytesIO(data), what)
+    if doc.get("kind") != "results":
+        raise EmglmFileError(f"{what} is an emglm file but holds no fitted results")
+    try:
+        model = model_from_state(doc["model"], arrays, EMGLM)
+        return _results_from_state(doc["results"], arrays, model)
+    except EmglmFileError:
+        raise
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise EmglmFileError(f"{what} is corrupted or incomplete ({type(exc).__name__}: {exc})") from None
+
+
+def _load_pickle(fh, what):
+    """The older format: a pickle (runs code stored in the file)."""
+    obj = _Unpickler(fh).load()
     if not isinstance(obj, EMGLMResults):
-        raise TypeError(f"{fname!r} does not hold emglm results (found {type(obj).__name__})")
+        raise TypeError(f"{what} does not hold emglm results (found {type(obj).__name__})")
     return _upgrade(obj)
 
 

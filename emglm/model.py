@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -11,6 +12,7 @@ import statsmodels.api as sm
 from .cov_options import check_random_state
 from .data import MIXING_MODES, SCALE_MODES, check_k, prepare_data
 from .families import family_name
+from .warnings import DegenerateComponentWarning
 
 __all__ = ["EMGLM"]
 
@@ -126,13 +128,26 @@ class EMGLM:
     @classmethod
     def from_formula(cls, formula, data, k, family=None, offset=None, exposure=None, weights=None,
                      mixing="estimate", missing="drop", concomitant=None, groups=None, fixed=None,
-                     point_mass=None, scale="component", **kwargs):
+                     point_mass=None, scale="component", eval_env=0, **kwargs):
         """Build a model from an R-style formula (patsy) and a DataFrame.
 
-        ``offset``, ``exposure`` and ``weights`` are arrays (or column names) aligned with
-        ``data``; ``concomitant`` and ``fixed`` are one-sided formulas (``"~ z1 + z2"``);
-        ``groups`` is a column name or an array. Binomial responses may be written
-        ``successes + failures ~ x``.
+        ``offset``, ``exposure``, ``weights`` and ``groups`` are column names or per-row
+        arrays: a pandas Series is matched to the rows of ``data`` by index label, a plain
+        array by position. ``concomitant`` and ``fixed`` are one-sided formulas
+        (``"~ z1 + z2"``). Binomial responses may be written ``successes + failures ~ x``.
+
+        ``eval_env`` is where names in the formula that are not columns of ``data`` are
+        looked up, as in statsmodels: an int, the depth of the calling frame (0, the
+        default: the code calling ``from_formula``; -1: no namespace at all), or a
+        ``patsy.EvalEnvironment``.
+
+        .. warning::
+           The terms of a formula are evaluated as Python code (``np.log(x)`` is a call), so
+           a formula can do anything Python can. Never pass a formula from an untrusted
+           source (a web form, a file you did not write) straight through: check it first
+           with :func:`emglm.formula_env.check_formulas` and evaluate it in
+           ``eval_env=emglm.formula_env.restricted_env()``, which is what the command line
+           does unless given ``--allow-code``.
 
         Examples
         --------
@@ -145,14 +160,15 @@ class EMGLM:
         array([[-2. ,  1. ],
                [-1. ,  1.9]])
         """
-        from .formula import build_from_formula
+        from .formula import build_from_formula, resolve_eval_env
 
         if isinstance(data, pd.DataFrame) and len(data) == 0:
             raise ValueError("data has no rows")
         return build_from_formula(cls, formula, data, k, family=family, offset=offset,
                                   exposure=exposure, weights=weights, mixing=mixing,
                                   missing=missing, concomitant=concomitant, groups=groups,
-                                  fixed=fixed, point_mass=point_mass, scale=scale, **kwargs)
+                                  fixed=fixed, point_mass=point_mass, scale=scale,
+                                  eval_env=resolve_eval_env(eval_env), **kwargs)
 
     def _check_domain(self):
         from .families import FamilyAdapter, is_component_family
@@ -165,6 +181,9 @@ class EMGLM:
 
         check_finite_density(self.family, self.endog, self.trials, self.freq_weights, self.endog_name,
                              offset=self.offset)
+        from .safeguards import check_response_spread
+
+        check_response_spread(self.family, self.endog, self.freq_weights, self.endog_name)
 
     @property
     def family_name(self):
@@ -334,11 +353,12 @@ class EMGLM:
             raise ValueError(f"n_starts must be a positive integer, got {n_starts!r}")
         if isinstance(maxiter, bool) or not isinstance(maxiter, (numbers.Integral, np.integer)) or maxiter < 1:
             raise ValueError(f"maxiter must be a positive integer, got {maxiter!r}")
-        if not (isinstance(tol, numbers.Real) and tol > 0):
-            raise ValueError(f"tol must be a positive number, got {tol!r}")
+        from .safeguards import check_random_state_value, check_tol, fewer_components_hint, warn_below_one_component
+
+        tol = check_tol(tol)
         if accelerate not in (None, "squarem"):
             raise ValueError(f"accelerate must be None or 'squarem', got {accelerate!r}")
-        rng = check_random_state(random_state)
+        rng = check_random_state(check_random_state_value(random_state))
         from .warmup import warmup_options
 
         warm = warmup_options(warmup)
@@ -355,6 +375,10 @@ class EMGLM:
                 self, start, start_params, n_starts, rng, tol, maxiter, accelerate, warm,
                 progress, min_proportion)
         model = reduced_model(self, mix.k)
+        if best.converged:  # (a fit that did not converge was reported already)
+            warn_below_one_component(self, best.objective, tol)
+        for msg in fewer_components_hint(mix, theta, model):
+            warnings.warn(msg, DegenerateComponentWarning, stacklevel=2)
         res = EMGLMResults(model, mix, theta, best, n_starts=n_run, cov_type=cov_type,
                            cov_kwds=cov_kwds)
         res.warmup = warm_info

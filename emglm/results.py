@@ -106,6 +106,12 @@ class EMGLMResults(ResidualsMixin, MixingParamsMixin, PostEstimation):
         return self.mixture.unpack(self.theta)
 
     @property
+    def em_result(self):
+        """The EM driver's record (:class:`emglm.em.EMResult`): iterations, convergence, the
+        llf and parameter vectors of the accepted iterates, the estimated rate."""
+        return self._em
+
+    @property
     def unpacked(self):
         """The estimate as ``Params(beta (k, p), delta (q,), scale (k,), gamma (K-1, r))``."""
         return self._P
@@ -552,7 +558,7 @@ class EMGLMResults(ResidualsMixin, MixingParamsMixin, PostEstimation):
         >>> emglm.load(buf).params.equals(res.params)
         True
         """
-        from .io import save
+        from .results_state import save
 
         save(self, fname, remove_data=remove_data)
 

@@ -15,6 +15,7 @@ import pandas as pd
 
 from .data import check_k
 from .warmup import progress_iter
+from .warnings import ModelWarning
 
 __all__ = ["select_k", "SelectKResult", "CRITERIA"]
 
@@ -163,8 +164,11 @@ def select_k(formula, data, ks=range(1, 5), family=None, criterion="bic", n_star
 
                 warnings.simplefilter("ignore", DroppedRowsWarning)
             model = EMGLM.from_formula(formula, data, k=k, family=family, **model_options)
-        res = model.fit(n_starts=1 if k == 1 else n_starts, random_state=np.random.default_rng(seed),
-                        **fit_options)
+        with warnings.catch_warnings():
+            # the table compares the criteria itself: the per-fit "BIC prefers fewer" hint is noise
+            warnings.filterwarnings("ignore", message="BIC prefers fewer", category=ModelWarning)
+            res = model.fit(n_starts=1 if k == 1 else n_starts, random_state=np.random.default_rng(seed),
+                            **fit_options)
         fits[k] = res
         rows.append(dict(k=k, llf=res.llf, df=res.df_model, aic=res.aic, bic=res.bic,
                          icl=res.icl, converged=res.converged))

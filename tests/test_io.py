@@ -36,7 +36,7 @@ def array_fit():
 
 
 def _roundtrip(res, tmp_path, remove_data):
-    p = tmp_path / f"fit_{remove_data}.pickle"
+    p = tmp_path / f"fit_{remove_data}.emglm"
     res.save(p, remove_data=remove_data)
     return emglm.load(str(p)), p
 
@@ -112,12 +112,16 @@ def test_loaded_results_refit(array_fit, tmp_path):
 
 def test_bad_arguments(array_fit, tmp_path):
     with pytest.raises(TypeError, match="remove_data must be True or False"):
-        array_fit.save(tmp_path / "x.pickle", remove_data="yes")
+        array_fit.save(tmp_path / "x.emglm", remove_data="yes")
     with pytest.raises(TypeError, match="fname must be a path"):
         array_fit.save(42)
     p = tmp_path / "other.pickle"
     p.write_bytes(pickle.dumps({"a": 1}))
-    with pytest.raises(TypeError, match="does not hold emglm results"):
+    with pytest.raises(ValueError, match=r"pickle-based .*load it with emglm.load\(path, allow_pickle=True\)"):
         emglm.load(p)
+    with pytest.raises(TypeError, match="does not hold emglm results"):
+        emglm.load(p, allow_pickle=True)
     with pytest.raises(FileNotFoundError):
-        emglm.load(tmp_path / "missing.pickle")
+        emglm.load(tmp_path / "missing.emglm")
+    with pytest.raises(TypeError, match="allow_pickle must be True or False"):
+        emglm.load(p, allow_pickle="yes")

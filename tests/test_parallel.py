@@ -222,13 +222,13 @@ def test_results_saved_by_release_0_1_0_still_load():
     here = pathlib.Path(__file__).parent / "data"
     df = pd.read_csv(here / "results_v0_1_0.csv")
     fresh = emglm.EMGLM.from_formula("y ~ x + C(g)", df, k=2, family=FAM.Poisson()).fit(random_state=0)
-    old = emglm.load(here / "results_v0_1_0.pkl")
+    old = emglm.load(here / "results_v0_1_0.pkl", allow_pickle=True)  # a pickle: trusted file
     assert old.llf == pytest.approx(fresh.llf, rel=1e-10)
     assert old.mixture.estep(old.theta).llf == pytest.approx(fresh.llf, rel=1e-10)
     np.testing.assert_allclose(old.params.to_numpy(), fresh.params.to_numpy(), rtol=1e-6)
     np.testing.assert_allclose(old.bse.to_numpy(), fresh.bse.to_numpy(), rtol=1e-4)
     np.testing.assert_allclose(old.predict(df.iloc[:5]), fresh.predict(df.iloc[:5]), rtol=1e-6)
-    nodata = emglm.load(here / "results_v0_1_0_nodata.pkl")
+    nodata = emglm.load(here / "results_v0_1_0_nodata.pkl", allow_pickle=True)
     np.testing.assert_allclose(nodata.bse.to_numpy(), fresh.bse.to_numpy(), rtol=1e-4)
     np.testing.assert_allclose(nodata.predict(df.iloc[:5]), fresh.predict(df.iloc[:5]), rtol=1e-6)
 

@@ -1,6 +1,6 @@
 """Bad input gets a ValueError or TypeError naming the argument or column, before any fitting.
 
-Each row of the tables below is also listed in docs/bad_inputs.md.
+Each row of the tables below is also listed in docs/reliability.md.
 """
 
 import warnings
@@ -113,7 +113,7 @@ FIT_CASES = [
     ("start_params shape", dict(start_params=np.ones((3, 2))), ValueError, r"start_params must be shaped like params"),
     ("start_params nan", dict(start_params=np.full((2, 2), np.nan)), ValueError, r"start_params must be finite"),
     ("random_state", dict(random_state="a"), TypeError, r"random_state must be None"),
-    ("tol", dict(tol=-1.0), ValueError, r"tol must be a positive number"),
+    ("tol", dict(tol=-1.0), ValueError, r"tol must be a finite positive number"),
     ("maxiter", dict(maxiter=0), ValueError, r"maxiter must be a positive integer"),
     ("n_starts", dict(n_starts=0), ValueError, r"n_starts must be a positive integer"),
     ("accelerate", dict(accelerate="aitken"), ValueError, r"accelerate must be None or 'squarem'"),

@@ -1,0 +1,332 @@
+"""Checks that keep careless or extreme input from producing a confident wrong answer.
+
+* :func:`check_tol`, :func:`check_random_state_value`: ``fit`` options that are numbers but
+  not usable ones (``tol=inf``, a negative seed) are refused naming the option.
+* :func:`check_response_spread`: a response whose spread is so small that the dispersion
+  (a variance, in the response's units squared) cannot be held in floating point is
+  refused with a "rescale the response" error before any work.
+* :func:`check_start_values`: a start whose log-likelihood is not finite, or given start
+  values whose log-likelihood is far below the one-component model's, cannot lead EM to a
+  sensible optimum (a component empties at once and never comes back): given start values
+  are refused with a ValueError naming ``start_params``; generated starts are dropped.
+* :func:`warn_below_one_component`: a k-component mixture nests the one-component GLM (all
+  components equal), so a fit ending below the one-component log-likelihood stopped at a
+  saddle point or an emptied component, not at a maximum. It is reported with a
+  :class:`~emglm.warnings.ConvergenceWarning` even when the stopping rule was met.
+
+Examples
+--------
+>>> import numpy as np
+>>> check_tol(1e-8)
+1e-08
+>>> check_tol(np.inf)
+Traceback (most recent call last):
+...
+ValueError: tol must be a finite positive number, got inf
+"""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+import weakref
+
+import numpy as np
+import statsmodels.genmod.families as smf
+
+from .warnings import ConvergenceWarning
+
+__all__ = ["check_tol", "check_random_state_value", "check_response_spread", "one_component_llf",
+           "remember_one_component_llf", "fewer_components_hint",
+           "check_start_values", "warn_below_one_component", "FAR_BELOW_PER_UNIT"]
+
+#: Given start values whose log-likelihood is below the one-component model's by more than
+#: this many nats per unit (row, or group) are refused: every row is then e**10 times less
+#: likely on average than under a single GLM, i.e. the start puts components far from the data.
+FAR_BELOW_PER_UNIT = 10.0
+
+# one-component log-likelihood of each model (computed at most once; dropped with the model)
+_ONE_COMPONENT_LLF = weakref.WeakKeyDictionary()
+
+# the dispersion floor is this fraction of the constant-mean model's dispersion (see
+# emglm.degenerate.VAR_FLOOR_REL); it must stay a normal float
+_FLOOR_REL = 1e-8
+
+
+def check_tol(tol):
+    """``tol`` as a float; ValueError naming ``tol`` unless finite and positive.
+
+    Examples
+    --------
+    >>> check_tol(1e-6)
+    1e-06
+    """
+    if isinstance(tol, bool) or not isinstance(tol, (numbers.Real, np.floating, np.integer)):
+        raise ValueError(f"tol must be a finite positive number, got {tol!r}")
+    if not (np.isfinite(tol) and tol > 0):
+        raise ValueError(f"tol must be a finite positive number, got {tol!r}")
+    return float(tol)
+
+
+def check_random_state_value(random_state):
+    """ValueError naming ``random_state`` for a negative integer seed (numpy's own message
+    does not say which argument it was).
+
+    Examples
+    --------
+    >>> check_random_state_value(-1)
+    Traceback (most recent call last):
+    ...
+    ValueError: random_state must be None, a non-negative integer or a numpy Generator, got -1
+    """
+    if isinstance(random_state, (numbers.Integral, np.integer)) and not isinstance(random_state, bool) \
+            and random_state < 0:
+        raise ValueError("random_state must be None, a non-negative integer or a numpy Generator, "
+                         f"got {random_state!r}")
+    return random_state
+
+
+_SCALED = (smf.Gaussian, smf.Gamma, smf.InverseGaussian, smf.Tweedie)
+
+
+def check_response_spread(family, y, weights, name="endog"):
+    """ValueError when the response is too concentrated for its dispersion to be represented.
+
+    For families with a dispersion, the dispersion floor against collapsing components is
+    ``1e-8`` times the constant-mean model's dispersion (``var(y)`` for Gaussian), which
+    must be a normal float: the weighted standard deviation of ``y`` must be at least
+    ``sqrt(tiny / 1e-8)`` (about 1.5e-150). A constant response (spread zero) is left to
+    the degenerate-component diagnostics.
+
+    Examples
+    --------
+    >>> import numpy as np, statsmodels.api as sm
+    >>> check_response_spread(sm.families.Gaussian(), np.array([1e-300, 3e-300, 2e-300]), np.ones(3))
+    Traceback (most recent call last):
+    ...
+    ValueError: endog: the response's spread (standard deviation 8.16e-301) is too small for the Gaussian dispersion to be represented in floating point; rescale the response (e.g. multiply it by 1e+301)
+    """
+    if not isinstance(family, _SCALED):
+        return
+    y = np.asarray(y, dtype=float)
+    w = np.asarray(weights, dtype=float)
+    top = float(np.max(np.abs(y))) if y.size else 0.0
+    if not (top > 0 and np.isfinite(top)):
+        return
+    ys = y / top  # computed in units of the largest value: squares of tiny numbers underflow
+    m = float(w @ ys) / float(w.sum())
+    sd = top * float(np.sqrt(max(float(w @ (ys - m) ** 2) / float(w.sum()), 0.0)))
+    if sd == 0.0:
+        return
+    limit = np.sqrt(np.finfo(float).tiny / _FLOOR_REL)
+    if sd < limit:
+        factor = 10.0 ** np.ceil(-np.log10(sd))
+        raise ValueError(
+            f"{name}: the response's spread (standard deviation {sd:.3g}) is too small for the "
+            f"{type(family).__name__} dispersion to be represented in floating point; rescale the "
+            f"response (e.g. multiply it by {factor:.0e})"
+        )
+
+
+def one_component_llf(model):
+    """Log-likelihood of the one-component GLM fitted to ``model``'s data (computed once per model).
+
+    Examples
+    --------
+    >>> import numpy as np, statsmodels.api as sm
+    >>> from emglm import EMGLM
+    >>> y = np.array([0.0, 1, 1, 2, 3, 5, 8, 13])
+    >>> m = EMGLM(y, np.ones((8, 1)), k=2, family=sm.families.Poisson())
+    >>> ref = sm.GLM(y, np.ones((8, 1)), family=sm.families.Poisson()).fit().llf
+    >>> bool(np.isclose(one_component_llf(m), ref))
+    True
+    """
+    llf1 = _ONE_COMPONENT_LLF.get(model)
+    if llf1 is None:
+        base = model.make_mixture(k=1, point_mass=None, mixing="equal")
+        llf1 = remember_one_component_llf(model, base.objective(base.fit_from_posterior(np.ones((base.n, 1)))))
+    return llf1
+
+
+def remember_one_component_llf(model, llf):
+    """Keep the one-component log-likelihood of ``model`` (the starts compute it anyway).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from emglm import EMGLM
+    >>> m = EMGLM(np.arange(6.0), np.ones((6, 1)), k=2)
+    >>> remember_one_component_llf(m, -12.5) == one_component_llf(m)
+    True
+    """
+    _ONE_COMPONENT_LLF[model] = float(llf)
+    return float(llf)
+
+
+def _nested(model):
+    # with equal priors a point mass holds a fixed share: the one-component GLM is then
+    # not a special case of the mixture
+    return not (model.point_mass is not None and model.mixing == "equal")
+
+
+def check_start_values(model, mix, thetas, given):
+    """The starting vectors EM may use; refuses or drops those it cannot work from.
+
+    Parameters
+    ----------
+    model : EMGLM
+    mix : emglm.mixture.Mixture
+        The model's mixture (its ``objective`` is the log-likelihood).
+    thetas : list of ndarray
+    given : bool
+        Whether the starts come from the user's ``start_params``: those are refused with a
+        ValueError when their log-likelihood is not finite or is far below the
+        one-component model's; generated starts with a non-finite log-likelihood are dropped.
+
+    Returns
+    -------
+    list of ndarray
+
+    Examples
+    --------
+    >>> import numpy as np, statsmodels.api as sm
+    >>> from emglm import EMGLM
+    >>> rng = np.random.default_rng(0)
+    >>> y = rng.poisson(np.r_[np.full(50, 1.0), np.full(50, 8.0)])
+    >>> m = EMGLM(y, np.ones((100, 1)), k=2, family=sm.families.Poisson())
+    >>> m.fit(start_params=[[50.0, -50.0]])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: start_params: the log-likelihood at these start values is -2.58e+04, far below the one-component model's -348.184 (by 254 per observation): ...
+    """
+    with np.errstate(all="ignore"):
+        llfs = [float(mix.objective(th)) for th in thetas]
+    if given:
+        llf0 = llfs[0]
+        if not np.isfinite(llf0):
+            raise ValueError(
+                f"start_params: the log-likelihood at these start values is {llf0}: some rows "
+                "are impossible under every component; give values nearer the data (e.g. the "
+                "params of an earlier fit) or leave start_params out"
+            )
+        if _nested(model):
+            llf1 = one_component_llf(model)
+            units = float(np.sum(mix.unit_w))
+            if llf0 < llf1 - FAR_BELOW_PER_UNIT * units:
+                raise ValueError(
+                    f"start_params: the log-likelihood at these start values is {llf0:.3g}, far "
+                    f"below the one-component model's {llf1:.6g} (by {(llf1 - llf0) / units:.3g} per "
+                    "observation): the start puts components far from the data, where they empty "
+                    "at once; give values nearer the data (e.g. the params of an earlier fit) or "
+                    "leave start_params out"
+                )
+        return list(thetas)
+    keep = [th for th, ll in zip(thetas, llfs) if np.isfinite(ll)]
+    if not keep:
+        raise ValueError("no start has a finite log-likelihood: every start makes some rows impossible "
+                         "under every component; check the response against the family")
+    return keep
+
+
+def warn_below_one_component(model, llf, tol, stacklevel=3):
+    """ConvergenceWarning when a fit ends below the one-component model's log-likelihood.
+
+    Returns True when it warned.
+
+    Examples
+    --------
+    >>> import numpy as np, warnings
+    >>> from emglm import EMGLM
+    >>> y = np.r_[np.zeros(10), np.ones(10) * 4] + np.arange(20) % 3
+    >>> m = EMGLM(y, np.ones((20, 1)), k=2)
+    >>> with warnings.catch_warnings(record=True) as w:
+    ...     warnings.simplefilter("always")
+    ...     warn_below_one_component(m, -1e6, 1e-8)
+    True
+    >>> "below that of the one-component model" in str(w[0].message)
+    True
+    """
+    if not _nested(model):
+        return False
+    llf1 = one_component_llf(model)
+    if not np.isfinite(llf1):
+        return False
+    margin = max(float(tol), 1e-6) * max(1.0, abs(llf1))
+    if np.isfinite(llf) and llf >= llf1 - margin:
+        return False
+    warnings.warn(
+        f"the fitted log-likelihood ({llf:.6g}) is below that of the one-component model "
+        f"({llf1:.6g}), which every k-component mixture contains: EM stopped at a saddle point "
+        "or an emptied component, not at a maximum; try other starts (n_starts, start='fit', "
+        "warmup) or start values nearer the data",
+        ConvergenceWarning, stacklevel=stacklevel,
+    )
+    return True
+
+
+def fewer_components_hint(mix, theta, model, names=None):
+    """Messages naming GLM components whose removal alone lowers BIC (empty when none).
+
+    Dropping component j and renormalising the other proportions, with nothing refitted,
+    gives a (k-1)-component mixture whose log-likelihood ``llf_-j`` is a lower bound for the
+    best (k-1)-component fit. When ``-2 llf_-j + log(n) (df - d_j)`` is already below this
+    fit's BIC (``d_j``: the component's coefficients, dispersion and mixing parameters), BIC
+    prefers fewer components for certain: the fit is over-fitted. A point mass is not
+    considered.
+
+    Examples
+    --------
+    >>> import numpy as np, warnings
+    >>> from emglm import EMGLM
+    >>> rng = np.random.default_rng(0)
+    >>> y = np.r_[rng.normal(-2, 1, 150), rng.normal(2, 1, 150)]
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     res = EMGLM(y, np.ones((300, 1)), k=6).fit()
+    >>> msgs = fewer_components_hint(res.mixture, res.theta, res.model)
+    >>> "BIC prefers fewer than k=6 components" in msgs[0]
+    True
+    """
+    k, K = mix.k, mix.K
+    lay = mix.layout
+    if k < 2 or lay is None:  # (non-GLM components: no parameter layout to count)
+        return []
+    es = mix.estep(theta)
+    P = mix.unpack(theta)
+    L = np.asarray(es.L, dtype=float)  # (n, K) row log-densities
+    w = mix.w
+    codes = getattr(model, "group_codes", None)
+    if codes is not None and len(codes) == L.shape[0]:
+        Lu = np.zeros((int(codes.max()) + 1, K))
+        with np.errstate(invalid="ignore"):
+            np.add.at(Lu, codes, w[:, None] * np.where(np.isfinite(L), L, -1e300))
+        Lu[Lu < -1e299] = -np.inf
+        uw = np.ones(Lu.shape[0])
+    else:
+        Lu, uw = L, w
+    lp = np.broadcast_to(mix.log_prior(P), Lu.shape)
+    n_eff = float(model.n_groups) if model.n_groups is not None else float(np.sum(w))
+    df = lay.size
+    per_comp = mix.p + (1 if lay.n_scale == k and k > 1 else 0) + (mix.r if lay.n_gamma else 0)
+    bic = -2.0 * float(es.llf) + np.log(n_eff) * df
+    names = names or [f"comp{j + 1}" for j in range(k)]
+    drop = []
+    with np.errstate(all="ignore"):
+        for j in range(k):
+            rest = [m for m in range(K) if m != j]
+            a = lp[:, rest] + Lu[:, rest]
+            top = np.max(a, axis=1, keepdims=True)
+            top = np.where(np.isfinite(top), top, 0.0)
+            lse = top[:, 0] + np.log(np.sum(np.exp(a - top), axis=1))
+            norm = np.log(np.sum(np.exp(lp[:, rest]), axis=1))
+            llf_j = float(uw @ (lse - norm))
+            bic_j = -2.0 * llf_j + np.log(n_eff) * (df - per_comp)
+            if np.isfinite(bic_j) and bic_j < bic:
+                drop.append((bic_j, names[j]))
+    if not drop:
+        return []
+    drop.sort()
+    which = ", ".join(n for _, n in drop)
+    return [f"BIC prefers fewer than k={k} components: removing {drop[0][1]} alone, without refitting, "
+            f"lowers BIC from {bic:.6g} to {drop[0][0]:.6g} (components whose removal lowers it: {which}); "
+            "compare fits with fewer components (emglm.select_k or the bic of each fit)"]
