@@ -16,7 +16,8 @@ inverse) twice, at the same estimate and in this one run:
 
 Both run with BLAS held to one thread, as every fit does (``emglm.parallel.blas_limit``): on
 a loaded machine a threaded BLAS made the small products of the score passes many times
-slower, which would flatter neither route.
+slower. ``--blas-free`` leaves BLAS as it is (what ``res.bse`` meets today outside a fit; the
+analytic pass holds BLAS to one thread itself).
 
 A third time, "1 pass", is what the covariance would cost if it took the outer product from
 the same pass as the information (``analytic_information(..., return_opg=True)`` plus the
@@ -30,6 +31,7 @@ absolute times across machines; the ratios are measured side by side.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import os
 import sys
@@ -58,13 +60,20 @@ def poisson3(n, p, seed=0):
     return X, y
 
 
+HOLD_BLAS = [True]
+
+
+def _blas():
+    return blas_limit() if HOLD_BLAS[0] else contextlib.nullcontext()
+
+
 def timed_cov(mix, theta, method):
     """Seconds for ``covariance(mix, theta, "oim")`` with the observed information by ``method``."""
     original = inference.observed_information
     inference.observed_information = functools.partial(original, method=method)
     try:
         mix.clear_cache()
-        with blas_limit():
+        with _blas():
             t0 = time.perf_counter()
             out = inference.covariance(mix, theta, "oim")
             return time.perf_counter() - t0, out
@@ -75,7 +84,7 @@ def timed_cov(mix, theta, method):
 def timed_one_pass(mix, theta):
     """Seconds for the information and the outer product from one pass, and the inverse."""
     mix.clear_cache()
-    with blas_limit():
+    with _blas():
         t0 = time.perf_counter()
         info, opg = analytic_information(mix, theta, return_opg=True)
         vals, vecs = np.linalg.eigh(info)
@@ -105,8 +114,10 @@ def main(argv=None):
     ap.add_argument("--n5", type=int, default=1_000_000, help="rows of the p = 5 problem")
     ap.add_argument("--n50", type=int, default=100_000, help="rows of the p = 50 problem")
     ap.add_argument("--n-jobs", type=int, default=1, help="threads of the fit and of the row passes")
+    ap.add_argument("--blas-free", action="store_true", help="do not hold BLAS to one thread")
     a = ap.parse_args(argv)
-    print(f"Poisson k=3, n_jobs={a.n_jobs}; bse = covariance(cov_type='oim'); times in seconds")
+    HOLD_BLAS[0] = not a.blas_free
+    print(f"Poisson k=3, n_jobs={a.n_jobs}, BLAS {'as configured' if a.blas_free else 'one thread'}; bse = covariance(cov_type='oim'); times in seconds")
     print(f"{'n':>9} {'p':>3} {'dim':>4} {'iter':>5} {'fit':>8} {'bse old':>8} {'bse new':>8} "
           f"{'old/fit':>9} {'new/fit':>9} {'old/new':>8} {'1 pass':>8} {'1pass/fit':>9} {'max dse':>10}")
     run(a.n5, 5, a.n_jobs)
