@@ -27,8 +27,14 @@ from .rows import SWEEP_ROWS
 __all__ = ["log_prior", "newton_pass", "objective_pass", "mstep", "transposed"]
 
 
+#: units per block of these passes: their temporaries are a few (K, b) arrays, so blocks
+#: twice the size of the GLM row passes' still stay in cache and halve the per-block calls
+#: (measured fastest among 8192, 16384 and 32768 at n = 1e6, K = 3, r = 3)
+MNL_BLOCK_UNITS = 2 * SWEEP_ROWS
+
+
 def _blocks(n_units):
-    return row_blocks(n_units, SWEEP_ROWS) if n_units else []
+    return row_blocks(n_units, MNL_BLOCK_UNITS) if n_units else []
 
 
 def _log_prior_block(G, Ztb, out=None):
