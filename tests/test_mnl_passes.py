@@ -26,6 +26,15 @@ def test_log_prior_equals_logsumexp_reference():
     np.testing.assert_allclose(mnl.log_prior(gamma, Z), ref.log_prior(gamma, Z, 3), rtol=0, atol=1e-13)
 
 
+def test_log_prior_with_huge_logits():
+    # a logit beyond exp's range takes the shifted route; probabilities stay exact
+    Z = np.column_stack([np.ones(4), [0.0, 1.0, -1.0, 2.0]])
+    gamma = np.array([[0.0, 800.0], [1.0, -900.0]])
+    lp = mnl.log_prior(gamma, Z)
+    np.testing.assert_allclose(lp, ref.log_prior(gamma, Z, 3), rtol=0, atol=1e-12)
+    assert np.all(np.isfinite(lp))
+
+
 def test_newton_pass_gradient_and_information_by_finite_differences():
     Z, gamma, T, uw = _problem(n=3000)
     q, g, H = mnl.newton_pass(gamma, Z, T, uw)

@@ -40,14 +40,25 @@ def _blocks(n_units):
 def _log_prior_block(G, Ztb, out=None):
     """(K, b) log prior of a block (classes as rows: the log-sum-exp is a few whole-row
     operations) from the full (K, r) coefficients (row 0 zero) and the block's (r, b)
-    transposed design; also ``exp`` of the shifted logits and their column sums, from which
-    the probabilities follow."""
+    transposed design; also ``exp`` of the logits of classes 1..K-1 and the column sums
+    ``1 + sum exp``, from which the probabilities follow (``pi_l = ex_l / s``).
+
+    The reference class has logit 0, so ``log sum exp = log(1 + sum_l exp(eta_l))`` needs no
+    shift unless an ``exp`` overflows; then the block is done with the usual max shift.
+    """
     E = G @ Ztb if out is None else np.matmul(G, Ztb, out=out)
-    E -= E.max(axis=0)
-    ex = np.exp(E)
+    ex = np.exp(E[1:])
     s = ex.sum(axis=0)
+    s += 1.0
+    if np.isfinite(s).all():
+        E -= np.log(s)
+        return E, ex, s
+    m = E.max(axis=0)  # some logit beyond ~709: shift by the largest
+    E -= m
+    full = np.exp(E)
+    s = full.sum(axis=0)
     E -= np.log(s)
-    return E, ex, s
+    return E, full[1:], s
 
 
 def transposed(Z):
@@ -143,7 +154,7 @@ def newton_pass(gamma, Z, T, uw, n_jobs=1, lp=None, Zt=None):
         Ztb, Tb, wb = Zt[:, s:e], Tt[:, s:e], None if w is None else w[s:e]
         if lpt is None:
             lpb, ex, sm = _log_prior_block(G, Ztb)
-            P = ex[1:] / sm
+            P = ex / sm
         else:
             lpb = lpt[:, s:e]
             P = np.exp(lpb[1:])
