@@ -28,11 +28,11 @@ def _in_domain(mix):
     return lambda th: np.isfinite(mix.objective(th))
 
 
-def run_em(mix, theta0, tol, maxiter, accelerate=None, callback=None, keep_history=True):
+def run_em(mix, theta0, tol, maxiter, accelerate=None, callback=None, keep_history=True, stop="aitken"):
     """:func:`emglm.em.run` of the mixture's EM map from ``theta0``."""
     return em.run(mix.fixed_point, theta0, objective=mix.objective, tol=tol, maxiter=maxiter,
                   accelerate=accelerate, in_domain=_in_domain(mix), keep_history=keep_history,
-                  callback=callback)
+                  callback=callback, stop=stop)
 
 
 def _shares(mix, es):
@@ -48,7 +48,8 @@ def _reduced_posterior(T, keep_cols):
     return np.divide(T2, s, out=np.full_like(T2, 1.0 / T2.shape[1]), where=s > 0)
 
 
-def run_start(model, mix, theta0, tol, maxiter, accelerate, min_proportion=None, removed=None):
+def run_start(model, mix, theta0, tol, maxiter, accelerate, min_proportion=None, removed=None,
+              stop="aitken"):
     """One EM run from ``theta0``, removing components below ``min_proportion``.
 
     Returns ``(mixture, EMResult)``; the mixture is a smaller one when components were
@@ -58,7 +59,7 @@ def run_start(model, mix, theta0, tol, maxiter, accelerate, min_proportion=None,
     message appended to ``removed`` (or warned at once without it).
     """
     if not min_proportion:
-        return mix, run_em(mix, theta0, tol, maxiter, accelerate)
+        return mix, run_em(mix, theta0, tol, maxiter, accelerate, stop=stop)
     used = 0
     while True:
         low = {}
@@ -74,7 +75,8 @@ def run_start(model, mix, theta0, tol, maxiter, accelerate, min_proportion=None,
             return new
 
         out = em.run(fp, theta0, objective=mix.objective, tol=tol, maxiter=max(1, maxiter - used),
-                     accelerate=accelerate, in_domain=_in_domain(mix), callback=lambda th: bool(low))
+                     accelerate=accelerate, in_domain=_in_domain(mix), callback=lambda th: bool(low),
+                     stop=stop)
         if not low:
             return mix, dataclasses.replace(out, n_iter=out.n_iter + used)
         used += out.n_iter
@@ -93,7 +95,7 @@ def run_start(model, mix, theta0, tol, maxiter, accelerate, min_proportion=None,
         with np.errstate(all="ignore"):
             theta0 = mix.fit_from_posterior(_reduced_posterior(T, cols))
         if used >= maxiter:
-            out = run_em(mix, theta0, tol, 1)
+            out = run_em(mix, theta0, tol, 1, stop=stop)
             return mix, dataclasses.replace(out, n_iter=out.n_iter + used, converged=False)
 
 
@@ -101,8 +103,9 @@ def run_start(model, mix, theta0, tol, maxiter, accelerate, min_proportion=None,
 def validate_start(model, K, start):
     """Check ``start`` ("fit", "random", labels or a posterior matrix) before any work."""
     if isinstance(start, str):
-        if start not in ("fit", "random"):
-            raise ValueError(f"start must be 'fit', 'random', a label vector or a posterior matrix, got {start!r}")
+        if start not in ("screen", "fit", "random"):
+            raise ValueError("start must be 'screen', 'fit', 'random', a label vector or a posterior "
+                             f"matrix, got {start!r}")
         return
     arr = np.asarray(start)
     n = model.exog.shape[0]
@@ -221,42 +224,143 @@ def warmup_starts(model, mix, opts, rng, progress=False):
     return [params[i] for i in order], WarmupInfo(n, size, opts["maxiter"], llf, n_iter, order)
 
 
+# ---------------------------------------------------------------------- screening
+def _spurious_check(mix):
+    """``theta -> bool``: a dispersion collapsed onto the floor, or a component holds fewer
+    effective rows than its parameters (the unbounded-likelihood degeneracies)."""
+    glm = mix.glm
+    floor = glm.var_floor if glm is not None else None
+    has_scale = glm is not None and glm.has_scale
+
+    def check(theta):
+        if not has_scale:
+            return False
+        scale = glm.scale(mix.component_params(theta)[0])
+        if floor is not None and np.any(scale <= floor * (1 + 1e-6)):
+            return True
+        nj = mix.w @ mix.estep(theta).T[:, : mix.k]
+        return bool(np.any(nj < mix.p + 1))
+
+    return check
+
+
+def screen_mixture(model, mix, opts, rng, finish, tol, maxiter, accelerate, stop, progress=False):
+    """Screen starts for ``model`` and finish the best on ``mix`` (the full data).
+
+    ``finish(theta) -> (handle, EMResult)`` runs to convergence on all the data (with the
+    fit's options: stopping rule, ``maxiter``, ``min_proportion``). Returns
+    :class:`emglm.screening.Screened`.
+    """
+    from .screening import default_n_starts, screen
+    from .starts import diverse_posteriors
+
+    n_starts = opts["n_starts"] or default_n_starts(mix.k)
+    # with concomitant variables the starts are screened under constant proportions: the
+    # multinomial-logit M-step costs many plain iterations, and the screening is about
+    # where the components lie; the kept starts get their logit fit before finishing
+    conc = mix.mixing.name == "concomitant"
+    full = model.make_mixture(mixing="estimate") if conc else mix
+    size = None
+    if mix.G > opts["subsample"]:
+        size = max(opts["subsample"], 10 * mix.size)
+    if size is not None and size < mix.G:
+        sub_rows = mix.rows.subset(np.sort(rng.choice(mix.G, size=size, replace=False)))
+        sub = model.make_mixture(rows=sub_rows, mixing="estimate" if conc else None)
+        resid = one_component_residuals(model, rows=sub_rows)[0]
+    else:
+        size = None
+        sub, resid = full, one_component_residuals(model)[0]
+    starts = diverse_posteriors(sub, n_starts, rng, resid)
+
+    def run(theta, short, rule, tol_run):
+        return run_em(sub, theta, tol_run, short or maxiter, accelerate, keep_history=False, stop=rule)
+
+    def finish_from(theta):
+        if conc:  # posterior under constant proportions -> parameters with the logit model
+            with np.errstate(all="ignore"):
+                theta = mix.fit_from_posterior(full.estep(theta).T)
+        return finish(theta)
+
+    return screen(starts, sub.fit_from_posterior, run, finish_from, keep=min(opts["keep"], n_starts),
+                  maxiter=opts["maxiter"], tol=tol, subsample_size=size,
+                  spurious=_spurious_check(sub), progress=progress, join_paths=size is None and not conc)
+
+
+def _start_kinds(start, start_params, warm, n):
+    """Kind of each start of a fit without screening (the ``kind`` column of ``res.starts``)."""
+    from .starts import start_kinds
+
+    if start_params is not None:
+        return ["start_params"]
+    if warm is not None:
+        return ["warm-up"] * n
+    if isinstance(start, str):
+        if start == "random":
+            return ["posterior"] * n
+        return start_kinds(n)
+    return ["labels" if np.ndim(start) == 1 else "posterior matrix"] + start_kinds(n)[1:]
+
+
 # ---------------------------------------------------------------------- the fit
 def fit(model, start, start_params, n_starts, rng, tol, maxiter, accelerate, warm, progress,
-        min_proportion):
-    """Run every start and return ``(mixture, theta, EMResult, n_starts, warmup_info)``.
+        min_proportion, stop="aitken", screen_opts=None):
+    """Run every start and return ``(mixture, theta, EMResult, starts table, warmup_info)``.
 
     ``theta`` is the best start's estimate with its components in the documented order.
+    ``start="screen"`` screens diverse starts by short runs (:mod:`emglm.screening`) when
+    the model has more than one component and neither a warm-up nor ``start_params`` is
+    given; otherwise it is the ``"fit"`` start.
     """
     from .degenerate import diagnose, warn_degenerate
+    from .screening import starts_table
     from .warmup import progress_iter
 
     mix = model.make_mixture()
     if start_params is None:
         validate_start(model, mix.K, start)
-    if warm is not None:
-        thetas, warm_info = warmup_starts(model, mix, warm, rng, progress=progress)
-    else:
-        thetas, warm_info = start_vectors(model, mix, start, start_params, n_starts, rng), None
-    from .safeguards import check_start_values
+    screening = (warm is None and start_params is None and isinstance(start, str) and start == "screen"
+                 and mix.k > 1)
+    if isinstance(start, str) and start == "screen" and not screening:
+        start, n_starts = "fit", (1 if warm is not None or start_params is not None else n_starts)
+    n_starts = 1 if n_starts is None else n_starts
 
-    thetas = check_start_values(model, mix, thetas, given=start_params is not None)
-    best = None
-    start_mix = mix
-    for theta0 in progress_iter(thetas, progress and len(thetas) > 1, "starts"):
+    def finish(theta0, mix0=mix):
         removed = []  # min_proportion removals, reported for the kept start only
-        m, out = run_start(model, start_mix, theta0, tol, maxiter, accelerate, min_proportion, removed)
-        if best is None or out.objective > best.objective:
-            best, mix, best_removed = out, m, removed
+        m, out = run_start(model, mix0, theta0, tol, maxiter, accelerate, min_proportion, removed, stop=stop)
+        return (m, removed), out
+
+    warm_info = None
+    if screening:
+        scr = screen_mixture(model, mix, screen_opts, rng, finish, tol, maxiter, accelerate, stop,
+                             progress=progress)
+        (mix, best_removed), best, table = scr.handle, scr.result, scr.table
+    else:
+        if warm is not None:
+            thetas, warm_info = warmup_starts(model, mix, warm, rng, progress=progress)
+        else:
+            thetas = start_vectors(model, mix, start, start_params, n_starts, rng)
+        from .safeguards import check_start_values
+
+        thetas = check_start_values(model, mix, thetas, given=start_params is not None)
+        best, runs = None, []
+        start_mix = mix
+        for theta0 in progress_iter(thetas, progress and len(thetas) > 1, "starts"):
+            (m, removed), out = finish(theta0, start_mix)
+            runs.append(out)
+            if best is None or out.objective > best.objective:
+                best, mix, best_removed = out, m, removed
+        table = starts_table(_start_kinds(start, start_params, warm, len(thetas)),
+                             [o.objective for o in runs], [o.n_iter for o in runs],
+                             [o.converged for o in runs], tol)
     for msg in best_removed:
         warnings.warn(msg, DegenerateComponentWarning, stacklevel=3)
     if not best.converged:
         warnings.warn(
-            f"EM did not converge in {maxiter} iterations (relative llf change above tol={tol}); "
+            f"EM did not converge in {maxiter} iterations (stopping rule {stop!r} not met at tol={tol}); "
             "increase maxiter" + ("" if accelerate else " or try accelerate='squarem'"),
             ConvergenceWarning, stacklevel=3,
         )
     theta = mix.permute(best.params, mix.order(best.params))
     names = [f"comp{j + 1}" for j in range(mix.k)]
     warn_degenerate(diagnose(mix, theta, names), stacklevel=4)
-    return mix, theta, best, len(thetas), warm_info
+    return mix, theta, best, table, warm_info

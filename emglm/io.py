@@ -127,6 +127,11 @@ def _results_from_state(doc, arrays, model):
         vars(res).update(_cov=cov, _cov_pd=cov.get("positive_definite"))
     w = doc.get("warmup")
     res.warmup = None if w is None else WarmupInfo(llf=arrays["warmup.llf"], n_iter=arrays["warmup.n_iter"], **w)
+    st = doc.get("starts")
+    if st is not None:
+        table = pd.DataFrame(st["columns"])
+        table.attrs.update(st["attrs"])
+        res.starts = table
     return res
 
 

@@ -8,7 +8,6 @@ with the first class as reference: ``log pi_uj = z_u gamma_j - logsumexp_l(z_u g
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import logsumexp
 
 from .linalg import solve_psd
 
@@ -47,7 +46,10 @@ def log_prior(gamma, Z, K, equal=False):
     else:
         eta = np.zeros((Z.shape[0], K))
         eta[:, 1:] = Z @ gamma.T
-    return eta - logsumexp(eta, axis=1, keepdims=True)
+    # log-sum-exp by hand: scipy.special.logsumexp costs about 0.3 ms of overhead per call
+    # on a (1, K) array, and this runs in every E-step (the logits are finite)
+    m = eta.max(axis=1, keepdims=True)
+    return eta - (m + np.log(np.exp(eta - m).sum(axis=1, keepdims=True)))
 
 
 def mstep_constant(T, uw):

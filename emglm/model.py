@@ -275,25 +275,36 @@ class EMGLM:
         return self._var_floor_value or None
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, start="fit", start_params=None, n_starts=1, random_state=None, tol=1e-8,
+    def fit(self, start="screen", start_params=None, n_starts=None, random_state=None, tol=1e-8,
             maxiter=1000, accelerate="squarem", warmup=None, progress=False, cov_type="oim",
-            min_proportion=None, n_jobs=None, cov_kwds=None, **kwargs):
+            min_proportion=None, n_jobs=None, cov_kwds=None, stop="aitken", screen=None, **kwargs):
         """Fit the mixture by EM.
 
         Parameters
         ----------
-        start : {"fit", "random"} or array
-            ``"fit"``: classes from quantiles of a one-component GLM's residuals (deterministic
-            for the first start); ``"random"``: random posteriors; an integer label vector
-            of length nobs; or an nobs x K posterior matrix.
+        start : {"screen", "fit", "random"} or array
+            ``"screen"`` (default): short EM runs from ``n_starts`` diverse starts (residual
+            quantiles, random partitions, random posteriors, k-means++ seeding), the best
+            few run to convergence, on a subsample for large data (see
+            :mod:`emglm.screening`); with one GLM component, the ``"fit"`` start.
+            ``"fit"``: classes from quantiles of a one-component GLM's residuals
+            (deterministic), further starts diverse as above; ``"random"``: random
+            posteriors; an integer label vector of length nobs; or an nobs x K posterior
+            matrix. Every start but ``"screen"``'s is run to convergence.
         start_params : array_like, optional
             Coefficients shaped like ``params`` (terms x components); overrides ``start``.
-        n_starts : int
-            Number of starts; the fit with the highest log-likelihood is kept.
+        n_starts : int, optional
+            Number of starts; the fit with the highest log-likelihood is kept. Default: 1,
+            or ``10 + 5 k`` screened starts for ``start="screen"``. What the starts found
+            is in ``res.starts`` and in ``summary()``.
         random_state : int, numpy Generator or None
-            Random seed (an integer) or numpy Generator for the random starts.
+            Seed for random starts. With ``start="screen"``, None means a fixed seed, so
+            that the default fit is reproducible.
         tol : float
-            Converged when the relative change in llf is below ``tol``.
+            Tolerance of the stopping rule ``stop``. With the default rule, EM stops when the
+            estimated error of every parameter (on the internal scale: coefficients,
+            dispersions, mixing logits) is at most ``tol * (|value| + 1)`` and the llf is
+            within ``tol * (|llf| + 1)`` of its extrapolated limit.
         maxiter : int
             Maximum number of EM map evaluations per start.
         accelerate : {"squarem", None}
@@ -333,6 +344,20 @@ class EMGLM:
             one thread during the fit. The estimates do not depend on ``n_jobs``: block
             sums are always added in the same order.
 
+        stop : {"aitken", "llf", "params"} or callable
+            Stopping rule of :func:`emglm.em.run`. ``"aitken"`` (default) bounds the
+            distance to the optimum: the parameter error ``|step| r / (1 - r)`` from the
+            rate ``r`` of the EM map, and the llf's distance to its Aitken-extrapolated
+            limit. ``"llf"`` is the relative change of the llf, which leaves the
+            parameters only about ``sqrt(tol)`` accurate; ``"params"`` the largest
+            parameter change.
+
+        screen : dict, optional
+            Options of ``start="screen"``: ``maxiter`` (10, EM-map evaluations of each short
+            run), ``keep`` (3, short runs taken to convergence), ``subsample`` (5000: above
+            this many rows or groups the screening runs on a random subsample of that
+            size, and only its best optimum is run on all the data).
+
         Returns
         -------
         EMGLMResults
@@ -349,7 +374,8 @@ class EMGLM:
         from .parallel import check_n_jobs
 
         n_jobs = check_n_jobs(n_jobs)
-        if isinstance(n_starts, bool) or not isinstance(n_starts, (numbers.Integral, np.integer)) or n_starts < 1:
+        if n_starts is not None and (isinstance(n_starts, bool) or not isinstance(
+                n_starts, (numbers.Integral, np.integer)) or n_starts < 1):
             raise ValueError(f"n_starts must be a positive integer, got {n_starts!r}")
         if isinstance(maxiter, bool) or not isinstance(maxiter, (numbers.Integral, np.integer)) or maxiter < 1:
             raise ValueError(f"maxiter must be a positive integer, got {maxiter!r}")
@@ -358,6 +384,13 @@ class EMGLM:
         tol = check_tol(tol)
         if accelerate not in (None, "squarem"):
             raise ValueError(f"accelerate must be None or 'squarem', got {accelerate!r}")
+        from . import em
+        from .screening import screen_options
+
+        em.check_stop(stop, objective=True)
+        screen_opts = screen_options(screen, n_starts if isinstance(start, str) and start == "screen" else None)
+        if isinstance(start, str) and start == "screen" and random_state is None:
+            random_state = 0  # the default fit is reproducible
         rng = check_random_state(check_random_state_value(random_state))
         from .warmup import warmup_options
 
@@ -371,17 +404,18 @@ class EMGLM:
         # and a single-threaded BLAS sums long dot products the same way for every n_jobs
         self.n_jobs = n_jobs  # threads of the row passes, in the fit and after it
         with blas_limit(n_jobs):
-            mix, theta, best, n_run, warm_info = fitting.fit(
+            mix, theta, best, table, warm_info = fitting.fit(
                 self, start, start_params, n_starts, rng, tol, maxiter, accelerate, warm,
-                progress, min_proportion)
+                progress, min_proportion, stop=stop, screen_opts=screen_opts)
         model = reduced_model(self, mix.k)
         if best.converged:  # (a fit that did not converge was reported already)
             warn_below_one_component(self, best.objective, tol)
         for msg in fewer_components_hint(mix, theta, model):
             warnings.warn(msg, DegenerateComponentWarning, stacklevel=2)
-        res = EMGLMResults(model, mix, theta, best, n_starts=n_run, cov_type=cov_type,
+        res = EMGLMResults(model, mix, theta, best, n_starts=len(table), cov_type=cov_type,
                            cov_kwds=cov_kwds)
         res.warmup = warm_info
+        res.starts = table
         from .concomitant import warn_mixing_separation
 
         warn_mixing_separation(res)

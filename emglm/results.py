@@ -44,6 +44,10 @@ class EMGLMResults(ResidualsMixin, MixingParamsMixin, PostEstimation):
         Posterior class probabilities, index aligned with the rows used.
     llf_pooled : float
         ``sum_i w_i log f(y_i; mu_pooled_i)``, the figure emax.glm reports.
+    starts : DataFrame
+        What the starts found, one row per start (:func:`emglm.screening.starts_table`):
+        kind, short-run and converged llf, iterations, and which distinct optimum each
+        reached (1 = the best).
     cov_type : str
         Covariance of the estimates ("oim", "opg", "robust", "cluster", "bootstrap" or
         "none"), computed on first use of ``bse``, ``cov_params()``, ``conf_int()``,

@@ -84,6 +84,11 @@ def results_to_state(res, remove_data, arrays):
         arrays["proportions"] = res.proportions.to_numpy()
         if "bse_proportions" in res.__dict__:
             arrays["bse_proportions"] = res.bse_proportions.to_numpy()
+    st = getattr(res, "starts", None)  # what the starts found (a small table)
+    if st is not None:
+        doc["starts"] = {"columns": {str(c): np.asarray(st[c]).tolist() for c in st.columns},
+                         "attrs": {str(k): (v.item() if isinstance(v, np.generic) else v)
+                                   for k, v in st.attrs.items()}}
     return doc
 
 

@@ -282,7 +282,7 @@ def fewer_components_hint(mix, theta, model, names=None):
     >>> y = np.r_[rng.normal(-2, 1, 150), rng.normal(2, 1, 150)]
     >>> with warnings.catch_warnings():
     ...     warnings.simplefilter("ignore")
-    ...     res = EMGLM(y, np.ones((300, 1)), k=6).fit()
+    ...     res = EMGLM(y, np.ones((300, 1)), k=6).fit(start="fit")
     >>> msgs = fewer_components_hint(res.mixture, res.theta, res.model)
     >>> "BIC prefers fewer than k=6 components" in msgs[0]
     True

@@ -1,20 +1,50 @@
 """Starting values for the EM: initial posteriors turned into parameter vectors.
 
 * ``"fit"``: a one-component GLM is fitted; rows (or groups) are split into k classes at
-  quantiles of its Pearson residuals (equal-probability cut points for the first start,
-  random cut points for further starts). This is the deterministic default.
+  equal-probability quantiles of its Pearson residuals (deterministic). Further starts come
+  from :func:`diverse_posteriors`, so that they do not all share one ordering of the rows.
 * ``"random"``: posteriors drawn from a flat Dirichlet per row (or group).
 * an integer label vector of length nobs, or an nobs x K posterior matrix.
 
+:func:`diverse_posteriors` mixes several kinds of start, each of which finds optima the
+others miss (the short-run screening of :mod:`emglm.screening` draws from it):
+
+* ``"quantile"``: the residual-quantile split above;
+* ``"partition"``: a random hard partition (each unit to a class at random, as flexmix);
+* ``"posterior"``: random posteriors from a flat Dirichlet;
+* ``"kmeans++"``: k-means++ seeding (Arthur and Vassilvitskii 2007) on the residuals: k
+  seed units drawn with probability proportional to the squared distance of their
+  residual to the seeds already drawn; each unit joins its nearest seed. (Covariates are
+  left out on purpose: classes split by a factor's levels leave coefficients unidentified.)
+* ``"subset"``: each component is fitted to its own ``p + 1`` random units (rows or
+  groups; ``p`` coefficients per component), the other units weighing in only lightly
+  (together as much as the chosen ones), so that each component starts near a GLM through
+  a few random points, as random-sample starts for regression mixtures do.
+
 Each initial posterior is turned into parameters by complete weighted GLM fits
-(:meth:`emglm.mixture.Mixture.fit_from_posterior`).
+(:meth:`MixtureEngine.fit_from_posterior`).
+
+Examples
+--------
+>>> import numpy as np
+>>> from types import SimpleNamespace
+>>> eng = SimpleNamespace(k=2, K=2, G=6, groups=None, point_mass=None)
+>>> resid = np.array([-2.0, -1.0, -0.5, 0.5, 1.0, 2.0])
+>>> starts = diverse_posteriors(eng, 5, np.random.default_rng(0), resid)
+>>> [kind for kind, _ in starts]
+['quantile', 'partition', 'posterior', 'kmeans++', 'subset']
+>>> starts[0][1].argmax(axis=1)
+array([0, 0, 0, 1, 1, 1])
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["initial_posteriors", "posterior_from_labels"]
+__all__ = ["initial_posteriors", "posterior_from_labels", "diverse_posteriors", "start_kinds", "START_KINDS"]
+
+#: Kinds of start drawn by :func:`diverse_posteriors`, in the order they take turns.
+START_KINDS = ("quantile", "partition", "posterior", "kmeans++", "subset")
 
 
 def posterior_from_labels(labels, K, soft=0.0):
@@ -69,7 +99,7 @@ def initial_posteriors(engine, start, n_starts, rng, base_resid=None):
 
     Parameters
     ----------
-    engine : Mixture
+    engine : MixtureEngine
     start : "fit", "random", label array or posterior array
     n_starts : int
     rng : numpy.random.Generator
@@ -83,14 +113,8 @@ def initial_posteriors(engine, start, n_starts, rng, base_resid=None):
     k, K = engine.k, engine.K
     out = []
     if isinstance(start, str) and start == "fit":
-        ru = _units(engine, base_resid)
-        for s in range(n_starts):
-            if s == 0:
-                cuts = np.arange(1, k) / k
-            else:
-                cuts = np.sort(rng.uniform(0.05, 0.95, size=k - 1))
-            out.append(_with_point_mass(engine, _to_rows(engine, _residual_split(engine, ru, cuts, k))))
-        return out
+        # the residual split, then diverse starts (not new cut points of the same ordering)
+        return [T for _, T in diverse_posteriors(engine, n_starts, rng, base_resid)]
     if isinstance(start, str) and start == "random":
         for _ in range(n_starts):
             Tu = rng.dirichlet(np.ones(k), size=engine.G)
@@ -102,4 +126,89 @@ def initial_posteriors(engine, start, n_starts, rng, base_resid=None):
     else:
         T = arr.astype(float)
     out.append(T)
+    return out
+
+
+def _kmeanspp_labels(F, k, rng):
+    """k-means++ seeding on the rows of F; every row joins its nearest seed."""
+    n = F.shape[0]
+    seeds = [int(rng.integers(n))]
+    d2 = np.sum((F - F[seeds[0]]) ** 2, axis=1)
+    for _ in range(1, k):
+        tot = d2.sum()
+        nxt = int(rng.choice(n, p=d2 / tot)) if tot > 0 else int(rng.integers(n))
+        seeds.append(nxt)
+        d2 = np.minimum(d2, np.sum((F - F[nxt]) ** 2, axis=1))
+    D = np.stack([np.sum((F - F[s]) ** 2, axis=1) for s in seeds], axis=1)
+    return np.argmin(D, axis=1)
+
+
+def start_kinds(n_starts, kinds=START_KINDS):
+    """The kind of each of the first ``n_starts`` starts of :func:`diverse_posteriors`.
+
+    Examples
+    --------
+    >>> start_kinds(3)
+    ['quantile', 'partition', 'posterior']
+    """
+    cycle = [kd for kd in kinds if kd != "quantile"] or ["quantile"]
+    order = (["quantile"] if "quantile" in kinds else []) + [cycle[i % len(cycle)] for i in range(n_starts)]
+    return order[:n_starts]
+
+
+def diverse_posteriors(engine, n_starts, rng, base_resid, kinds=START_KINDS):
+    """Initial row-level posteriors of several kinds, taking turns.
+
+    The first start is the deterministic residual-quantile split (when ``"quantile"`` is
+    among ``kinds``); the others cycle through the remaining kinds (see the module notes).
+
+    Parameters
+    ----------
+    engine : MixtureEngine
+        Only its public ``k``, ``K``, ``G``, ``groups``, ``point_mass`` and ``y`` are used.
+    n_starts : int
+    rng : numpy.random.Generator
+    base_resid : ndarray
+        Pearson residuals of a one-component fit, one per row.
+    kinds : sequence of str
+        Subset of :data:`START_KINDS`.
+
+    Returns
+    -------
+    list of (kind, ndarray)
+        The kind and the (n, K) posterior of each start.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from types import SimpleNamespace
+    >>> eng = SimpleNamespace(k=3, K=3, G=4, groups=None, point_mass=None)
+    >>> out = diverse_posteriors(eng, 3, np.random.default_rng(1), np.arange(4.0), kinds=("posterior",))
+    >>> [kind for kind, _ in out], np.allclose(out[0][1].sum(axis=1), 1)
+    (['posterior', 'posterior', 'posterior'], True)
+    """
+    unknown = [kd for kd in kinds if kd not in START_KINDS]
+    if unknown or not kinds:
+        raise ValueError(f"kinds must be a non-empty subset of {START_KINDS}, got {tuple(kinds)!r}")
+    k = engine.k
+    ru = _units(engine, base_resid) if base_resid is not None else None
+    F = None
+    out = []
+    for kind in start_kinds(n_starts, kinds):
+        if kind == "quantile":
+            Tu = _residual_split(engine, ru, np.arange(1, k) / k, k)
+        elif kind == "partition":
+            Tu = posterior_from_labels(rng.integers(0, k, size=engine.G), k)
+        elif kind == "posterior":
+            Tu = rng.dirichlet(np.ones(k), size=engine.G)
+        elif kind == "subset":
+            n_seed = min(engine.G, getattr(engine, "p", 1) + 1)
+            Tu = np.full((engine.G, k), n_seed / engine.G)
+            for j in range(k):
+                Tu[rng.choice(engine.G, size=n_seed, replace=False), j] = 1.0
+        else:
+            if F is None:
+                F = ((ru - ru.mean()) / (ru.std() or 1.0))[:, None]
+            Tu = posterior_from_labels(_kmeanspp_labels(F, k, rng), k, soft=0.1 if k > 1 else 0.0)
+        out.append((kind, _with_point_mass(engine, _to_rows(engine, Tu))))
     return out

@@ -139,6 +139,9 @@ def build_summary(res, alpha=0.05, title=None):
                      "use a pseudo-inverse and may be unreliable.")
     if not res.converged:
         notes.append("Warning: the EM did not converge.")
+    from .screening import starts_note
+
+    notes += starts_note(getattr(res, "starts", None))  # what the starts found
     smry.add_extra_txt(notes)
     return smry
 

@@ -181,7 +181,7 @@ def test_objective_stop_rule_is_relative():
     # objective EM-like: f(x_t) = -c * 0.5^t (distance to the optimum halves); the rule
     # |f_t - f_{t-1}| <= tol (|f_{t-1}| + 1) first holds when c 0.5^t <= tol (c 0.5^(t-1) + 1)
     c = 1000.0
-    out = em.run(lambda x: 0.5 * x, [1.0], objective=lambda x: -c * x[0], tol=1e-6)
+    out = em.run(lambda x: 0.5 * x, [1.0], objective=lambda x: -c * x[0], tol=1e-6, stop="llf")
     t = len(out.objective_history) - 1
     f = np.asarray(out.objective_history)
     assert abs(f[t] - f[t - 1]) <= 1e-6 * (abs(f[t - 1]) + 1)
@@ -199,6 +199,9 @@ def test_objective_stop_rule_is_relative():
         (dict(in_domain=3), TypeError, "in_domain"),
         (dict(fixed_point=None), TypeError, "fixed_point"),
         (dict(fixed_point=lambda x: np.zeros(2)), ValueError, "shape"),
+        (dict(stop="newton"), ValueError, "stop must be one of"),
+        (dict(stop=None), ValueError, "stop must be one of"),
+        (dict(stop="llf"), ValueError, "stop='llf' needs an objective"),
     ],
 )
 def test_argument_errors(kwargs, exc, match):
@@ -206,3 +209,96 @@ def test_argument_errors(kwargs, exc, match):
     args.update(kwargs)
     with pytest.raises(exc, match=match):
         em.run(args.pop("fixed_point"), args.pop("x0"), **args)
+
+
+# ---------------------------------------------------------------------------- stopping rules
+
+@pytest.mark.parametrize("rate", [0.5, 0.9, 0.99])
+@pytest.mark.parametrize("accelerate", [None, "squarem"])
+def test_aitken_rule_bounds_the_distance_to_the_fixed_point(rate, accelerate):
+    # two coordinates contracting at different rates towards a known fixed point: the
+    # default rule must leave every coordinate within about tol * (|x*| + 1) of it, while
+    # the last-step rule on the parameters stops (1 - r) / r times too early
+    A = np.diag([rate, 0.3])
+    f, xstar = _linear_map(A, [1.0, 2.0])
+    tol = 1e-8
+    out = em.run(f, [-5.0, -10.0], tol=tol, maxiter=20000, accelerate=accelerate)
+    assert out.converged
+    err = np.abs(out.params - xstar) / (np.abs(xstar) + 1)
+    assert err.max() <= 3 * tol
+    assert out.error_bound <= tol
+    if accelerate is None:
+        assert out.rate == pytest.approx(rate, rel=1e-3)
+        steps = em.run(f, [-5.0, -10.0], tol=tol, maxiter=20000, stop="params")
+        if rate >= 0.9:  # the step rule leaves an error about r / (1 - r) times its step
+            assert np.max(np.abs(steps.params - xstar) / (np.abs(xstar) + 1)) > 3 * tol
+
+
+def test_aitken_rule_with_objective_checks_the_llf_limit():
+    # a concave quadratic objective maximised by the fixed point of a slow linear map: the
+    # llf rule stops far from x*, the Aitken rule within tol
+    A = np.array([[0.95, 0.02], [0.02, 0.6]])
+    f, xstar = _linear_map(A, [1.0, -1.0])
+    H = 1000 * (np.eye(2) - A)
+
+    def objective(x):
+        d = x - xstar
+        return -5000.0 - 0.5 * d @ H @ d
+
+    llf = em.run(f, [3.0, 3.0], objective=objective, tol=1e-8, stop="llf", maxiter=10000)
+    ait = em.run(f, [3.0, 3.0], objective=objective, tol=1e-8, maxiter=10000)
+    assert np.max(np.abs(llf.params - xstar)) > 1e-4
+    assert np.max(np.abs(ait.params - xstar) / (np.abs(xstar) + 1)) < 3e-8
+    assert ait.n_iter > llf.n_iter
+
+
+def test_rounding_noise_ends_the_run():
+    # a map that converges to 1 but adds rounding-level noise: tol below the noise must not
+    # spin until maxiter
+    rng = np.random.default_rng(0)
+
+    def f(x):
+        return 0.5 * x + 0.5 + rng.normal(0, 1e-13, x.shape)
+
+    out = em.run(f, [0.0, 5.0], tol=1e-18, maxiter=5000)
+    assert out.converged and out.n_iter < 200
+    np.testing.assert_allclose(out.params, 1.0, atol=1e-11)
+
+
+def test_callable_stop_rule_sees_the_state():
+    seen = []
+
+    def rule(state):
+        seen.append(state)
+        return state.n_iter >= 4
+
+    f, _ = _linear_map([[0.5]], [1.0])
+    out = em.run(f, [0.0], objective=lambda x: -(x[0] - 2.0) ** 2, tol=1e-3, stop=rule)
+    assert out.converged and out.n_iter == 4 and len(seen) == 4
+    s = seen[-1]
+    np.testing.assert_array_equal(s.params, out.params)
+    np.testing.assert_array_equal(s.previous, out.history[-2])
+    assert s.objective == out.objective and s.previous_objective == out.objective_history[-2]
+    assert s.tol == 1e-3 and s.rate == pytest.approx(0.5)
+
+
+def test_maxiter_end_is_not_converged_for_every_rule():
+    f, _ = _linear_map([[0.999]], [1.0])
+    for stop in ("aitken", "llf", "params", lambda s: False):
+        out = em.run(f, [0.0], objective=lambda x: -(x[0] - 1000.0) ** 2, tol=1e-12, maxiter=10,
+                     stop=stop)
+        assert not out.converged and out.n_iter == 10
+
+
+def test_aitken_rule_stops_when_parameters_drift_on_a_flat_objective():
+    # the second coordinate moves by a constant step and the objective ignores it (a
+    # direction the likelihood does not identify): the run ends once the objective is
+    # unchanged for three iterates instead of spinning until maxiter
+    def f(x):
+        return np.array([0.5 * x[0] + 0.5, x[1] + 1e-3])
+
+    for acc in (None, "squarem"):
+        out = em.run(f, [0.0, 0.0], objective=lambda x: -(x[0] - 1.0) ** 2, tol=1e-8, maxiter=5000,
+                     accelerate=acc)
+        assert out.converged and out.n_iter < 200
+        assert out.params[0] == pytest.approx(1.0, abs=1e-7)

@@ -16,7 +16,7 @@ rng = np.random.default_rng(0)
 y = np.concatenate([rng.normal(-2, 1, 100), rng.normal(2, 1, 100)])
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
-    emglm.EMGLM(y, np.ones((200, 1)), k=2).fit(n_starts=3, random_state=0, progress=True)
+    emglm.EMGLM(y, np.ones((200, 1)), k=2).fit(start="fit", n_starts=3, random_state=0, progress=True)
 print("WARNINGS:", [f"{w.category.__name__}: {w.message}" for w in caught])
 """
 

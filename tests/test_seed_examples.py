@@ -163,6 +163,29 @@ def test_pension_mle_and_loglik_ascent():
     assert within_one_unit(out.params[1], 1.03784, 5)
 
 
+@pytest.mark.parametrize("accelerate", [None, "squarem"])
+def test_pension_default_stop_locates_the_mle(accelerate):
+    # the default stopping rule bounds the distance to the MLE (xi = 0.615056697573,
+    # lambda = 1.037839078990): within 1e-6 at the default tol, 1e-9 at tol=1e-12;
+    # the relative-llf rule stops 3e-4 from it at the default tol
+    mle = pension_mle()
+    np.testing.assert_allclose(mle, [0.615056697573, 1.037839078990], atol=5e-13)
+    for tol, err in ((1e-8, 1e-6), (1e-12, 1e-9)):
+        out = em.run(pension_step, [0.75, 0.40], objective=pension_loglike, tol=tol, maxiter=5000,
+                     in_domain=pension_in_domain, accelerate=accelerate)
+        assert out.converged and np.max(np.abs(out.params - mle)) < err, (tol, out.params - mle)
+    if accelerate is None:
+        llf = em.run(pension_step, [0.75, 0.40], objective=pension_loglike, tol=1e-8,
+                     in_domain=pension_in_domain, stop="llf")
+        assert np.max(np.abs(llf.params - mle)) > 1e-4
+    model = EMGLM.from_formula("children ~ 1", PENSION, k=1, family=sm.families.Poisson(),
+                               point_mass=0, weights=PENSION["widows"])
+    for tol, err in ((1e-8, 1e-6), (1e-12, 1e-9)):
+        res = model.fit(tol=tol, accelerate=accelerate)
+        est = [res.proportions.iloc[-1], np.exp(res.params.loc["Intercept", "comp1"])]
+        assert res.converged and np.max(np.abs(np.subtract(est, mle))) < err, (tol, est - mle)
+
+
 def test_pension_squarem_four_times_fewer_evaluations_to_1e10():
     mle = pension_mle()
     # parameter-change stopping (no objective): the llf is too flat near the MLE to
