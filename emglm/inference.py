@@ -8,8 +8,10 @@ shared coefficients, log dispersions, multinomial logits of the mixing proportio
   of the complete-data log-likelihood, ``sum_j T_uj d/dtheta [log pi_uj + log f_uj]``, where
   ``log f_uj`` is the (frequency-weighted) sum of the unit's row log-densities when rows are
   grouped. It costs O(n * dim), a few matrix-vector products after one E-step.
-* :func:`observed_information` is minus the central-difference Jacobian of that score,
-  symmetrised (2 * dim E-steps; no n x dim matrix is formed).
+* :func:`observed_information` is minus the Hessian of the log-likelihood: Louis' formula
+  in one pass over the rows (:mod:`emglm.information`) when every component supplies second
+  derivatives, else minus the central-difference Jacobian of that score, symmetrised
+  (2 * dim E-steps; no n x dim matrix is formed).
 * :func:`outer_product` is ``sum_u w_u s_u s_u'`` over units (rows, or groups), accumulated
   over blocks of rows.
 * :func:`cluster_outer_product` is ``sum_c s_c s_c'`` over clusters, ``s_c`` the sum of
@@ -30,6 +32,7 @@ import warnings
 import numpy as np
 
 from .cov_options import COV_TYPES, check_cov_kwds, check_cov_type  # noqa: F401 (re-exported)
+from .information import analytic_information, supports_analytic
 from .warnings import DegenerateComponentWarning
 
 __all__ = ["COV_TYPES", "check_cov_type", "check_cov_kwds", "total_score", "unit_scores",
@@ -231,11 +234,15 @@ def cluster_outer_product(engine, theta, codes):
     return Sc.T @ Sc, C
 
 
-def observed_information(engine, theta, opg=None, rel_step=None):
-    """Minus the Hessian of the observed-data llf: central differences of the analytic score.
+def observed_information(engine, theta, opg=None, rel_step=None, method="auto"):
+    """Minus the Hessian of the observed-data llf.
 
-    The step for parameter i is ``rel_step * max(|theta_i|, s_i)`` with ``s_i`` its
-    per-observation natural scale ``1 / sqrt(B_ii / nobs)`` from the outer product ``B``
+    ``method="analytic"`` is Louis' formula in one pass over the rows
+    (:func:`emglm.information.analytic_information`); ``"numerical"`` central differences of
+    the analytic score (two passes per parameter); ``"auto"`` (default) the analytic one when
+    every component supplies second derivatives. For the numerical one, the step for
+    parameter i is ``rel_step * max(|theta_i|, s_i)`` with ``s_i`` its per-observation
+    natural scale ``1 / sqrt(B_ii / nobs)`` from the outer product ``B``
     (so that coefficients of covariates on large scales get small steps); ``rel_step``
     defaults to ``eps ** (1/3)``.
 
@@ -250,6 +257,10 @@ def observed_information(engine, theta, opg=None, rel_step=None):
     >>> bool(np.all(np.linalg.eigvalsh(I) > 0))
     True
     """
+    if method not in ("auto", "analytic", "numerical"):
+        raise ValueError(f"method must be 'auto', 'analytic' or 'numerical', got {method!r}")
+    if method == "analytic" or (method == "auto" and supports_analytic(engine)):
+        return analytic_information(engine, theta)
     theta = np.asarray(theta, dtype=float)
     dim = theta.size
     if opg is None:

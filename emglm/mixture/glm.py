@@ -23,7 +23,7 @@ from ..families import FamilyAdapter
 from ..layout import Params
 from ..linalg import grams_blocked, solve_psd
 from .component import Component, Evaluation, wq_block
-from .glm_dist import cdf, dlogf_deta, dlogf_dlogscale
+from .glm_dist import cdf, dlogf_deta, dlogf_dlogscale, second_derivatives
 from .rows import ordered_sum
 
 __all__ = ["GLMComponent"]
@@ -468,6 +468,15 @@ class GLMComponent(Component):
             Bb = B[:, sl].T
             cols.append(Bb.sum(axis=1, keepdims=True) if self.n_scale == 1 else Bb)
         return np.hstack(cols)
+
+    def second_derivatives(self, params, ev, rows=slice(None)):
+        """``(a, a2, b, c, e)``, each (k, m): first and second derivatives of the log-density
+        of every class on rows ``rows`` (a slice or index array) in the linear predictor and
+        the log dispersion (:func:`emglm.mixture.glm_dist.second_derivatives`; ``b, c, e``
+        None without a dispersion), for the analytic observed information."""
+        _, _, scale = self.unpack(params)
+        return second_derivatives(self.fam, ev.E[:, rows], ev.M[:, rows], scale, rows=rows,
+                                  with_scale=bool(self.n_scale))
 
     def check_response(self, y=None, name="endog"):
         self.fam.check_endog(name)

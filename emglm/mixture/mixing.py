@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import mixing as _mnl
+from . import mnl as _fused
 
 __all__ = ["Mixing", "EqualMixing", "ConstantMixing", "ConcomitantMixing", "make_mixing"]
 
@@ -77,7 +78,10 @@ class ConstantMixing(Mixing):
 class ConcomitantMixing(Mixing):
     """Proportions as a multinomial logit in unit-level concomitant variables.
 
-    One Newton step (with step halving) per EM iteration: a generalised M-step.
+    One Newton step (with step halving) per EM iteration: a generalised M-step. The log
+    prior and the M-step are fused passes over blocks of units (:mod:`emglm.mixture.mnl`).
+    The log prior at the coefficients an M-step returns is kept (keyed by their values and
+    the design, read-only) for the E-step that follows: the same numbers, one pass fewer.
     """
 
     name = "concomitant"
@@ -85,11 +89,44 @@ class ConcomitantMixing(Mixing):
     def design(self, rows):
         return rows.Z
 
+    def _hit(self, gamma, Z):
+        c = getattr(self, "_cached", None)
+        if c is not None and c[1] is Z and c[0] == np.asarray(gamma, dtype=float).tobytes():
+            return c[2]
+        return None
+
+    def _keep(self, gamma, Z, lp):
+        lp.flags.writeable = False
+        self._cached = (np.asarray(gamma, dtype=float).tobytes(), Z, lp)
+
+    def _transposed(self, Z):
+        """The (r, units) transpose of ``Z`` the passes read, made once per design."""
+        c = getattr(self, "_zt", None)
+        if c is None or c[0] is not Z:
+            c = (Z, _fused.transposed(Z))
+            self._zt = c
+        return c[1]
+
     def log_prior(self, gamma, rows=None, Z=None):
-        return _mnl.log_prior(gamma, rows.Z if Z is None else Z, self.K)
+        Zd = rows.Z if Z is None else Z
+        lp = self._hit(gamma, Zd)
+        if lp is None:
+            lp = _fused.log_prior(gamma, Zd, getattr(rows, "n_jobs", 1), Zt=self._transposed(Zd))
+            self._keep(gamma, Zd, lp)
+        return lp
 
     def mstep(self, gamma, Tunit, rows, n_steps=1):
-        return _mnl.mstep_concomitant(gamma, rows.Z, Tunit, rows.unit_w, n_steps=n_steps)
+        g, lp = _fused.mstep(gamma, rows.Z, Tunit, rows.unit_w, n_steps=n_steps, n_jobs=rows.n_jobs,
+                             lp=self._hit(gamma, rows.Z), Zt=self._transposed(rows.Z))
+        if lp is not None:
+            self._keep(g, rows.Z, lp)
+        return g
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_cached", None)  # caches: never pickled
+        state.pop("_zt", None)
+        return state
 
 
 def make_mixing(mode, K, Z=None):
