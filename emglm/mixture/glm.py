@@ -349,20 +349,18 @@ class GLMComponent(Component):
         q_cur = q0 if q0 is not None else wq_block(weights, ev.logpdf)
         cand = self.mstep_candidate(params, self.mstep_stats(params, weights, ev, rows))
         new, new_ev = params, ev
-        if self.exact_step:
-            beta, delta, scale = self.unpack(cand)
-            E, M = self._sweep(rows, beta, delta)[:2]
-            new, new_ev = cand, Evaluation(None, self._key(cand), E=E, M=M, scale_key=scale.tobytes())
-        else:
-            t = 1.0
-            for _ in range(40):
-                trial = params + t * (cand - params)
-                q, trial_ev = self.step_value(trial, weights, rows)
-                if q >= q_cur - 1e-10 * (abs(q_cur) + 1):
-                    new, new_ev = trial, trial_ev
-                    break
-                t *= 0.5
-            # after 40 halvings without ascent the coefficients are kept
+        # every step is checked, the exact weighted least-squares step of Gaussian-identity
+        # included: on a duplicated or badly scaled design its solve may be inaccurate, and
+        # an M-step that lowered sum W log f could lower the llf
+        t = 1.0
+        for _ in range(40):
+            trial = params + t * (cand - params)
+            q, trial_ev = self.step_value(trial, weights, rows)
+            if q >= q_cur - 1e-10 * (abs(q_cur) + 1):
+                new, new_ev = trial, trial_ev
+                break
+            t *= 0.5
+        # after 40 halvings without ascent the coefficients are kept
         out = self.scale_update(new, self.scale_stats(new, weights, new_ev, rows))
         return out, new_ev
 
