@@ -256,6 +256,10 @@ def check_numeric_response(endog_info):
                 f'as numbers in the data or the formula, e.g. "{example} ~ ..." for a 0/1 response')
 
 
+#: largest response magnitude accepted: its square (and a few products) stay below overflow
+MAX_RESPONSE = 1e150
+
+
 def check_finite_density(family, y, trials, weights, name="endog", offset=None):
     """ValueError when the response is too large for the family's log-density.
 
@@ -269,10 +273,15 @@ def check_finite_density(family, y, trials, weights, name="endog", offset=None):
     >>> check_finite_density(sm.families.Poisson(), np.array([1e308, 1.0]), np.ones(2), np.ones(2))
     Traceback (most recent call last):
     ...
-    ValueError: endog: values too large in magnitude for the Poisson log-density (the constant-mean model's log-likelihood is not finite); rescale the response
+    ValueError: endog: values up to 1e+308 are too large in magnitude for the computations (their squares overflow); rescale the response
     """
     from .families import FamilyAdapter
 
+    big = float(np.max(np.abs(y))) if np.size(y) else 0.0
+    if big > MAX_RESPONSE:
+        # squares of such values (variances, Pearson residuals, Gram terms) overflow
+        raise ValueError(f"{name}: values up to {big:.3g} are too large in magnitude for the "
+                         f"computations (their squares overflow); rescale the response")
     fa = FamilyAdapter(family, y, trials)
     w = np.asarray(weights, dtype=float)
     with np.errstate(all="ignore"):

@@ -40,6 +40,35 @@ _EPS = np.finfo(float).eps
 _SCALED = (smf.Gaussian, smf.Gamma, smf.InverseGaussian, smf.Tweedie)
 
 
+def link_deriv(link, mu):
+    """``g'(mu)``; for the log link ``1 / mu`` written out, because statsmodels clips ``mu`` at
+    machine epsilon first, which makes responses in small units (``y * 1e-20``) fit wrongly.
+
+    Examples
+    --------
+    >>> import numpy as np, statsmodels.genmod.families.links as sml
+    >>> float(link_deriv(sml.Log(), np.array([1e-20]))[0])
+    1e+20
+    """
+    if type(link) is sml.Log:
+        return 1.0 / mu
+    return link.deriv(mu)
+
+
+def link_deriv2(link, mu):
+    """``g''(mu)`` (for the log link ``-1 / mu^2``, unclipped as in :func:`link_deriv`)."""
+    if type(link) is sml.Log:
+        return -1.0 / (mu * mu)
+    return link.deriv2(mu)
+
+
+def link_fn(link, mu):
+    """``g(mu)`` (for the log link ``log(mu)``, unclipped as in :func:`link_deriv`)."""
+    if type(link) is sml.Log:
+        return np.log(mu)
+    return link(mu)
+
+
 def is_component_family(family) -> bool:
     """Whether ``family`` makes its own components (an :class:`emglm.mixture.ComponentFamily`).
 
@@ -272,7 +301,7 @@ class FamilyAdapter:
         ``z = eta - offset + (y - mu) g'(mu)``, the statsmodels IRLS quantities.
         """
         mu = self.link.inverse(eta)
-        d = self.link.deriv(mu)
+        d = link_deriv(self.link, mu)
         w = self.trials / (self.family.variance(mu) * d * d)
         z = eta - offset + (self.y - mu) * d
         return w, z
@@ -304,13 +333,13 @@ class FamilyAdapter:
             w = mu if self._canonical_log else mu * (1.0 - mu)
             w = n * w
             return w, w * (eta - offset) + n * (y - mu)
-        d = self.link.deriv(mu)
+        d = link_deriv(self.link, mu)
         w = n / (self.family.variance(mu) * d * d)
         return w, w * (eta - offset + (y - mu) * d)
 
     def start_eta(self):
         """Linear predictor at statsmodels' starting mean (first IRLS iteration)."""
-        return self.link(self.family.starting_mu(self.y))
+        return link_fn(self.link, self.family.starting_mu(self.y))
 
     # ----------------------------------------------------------------- dispersion
     #: families whose dispersion is a function of two sums over rows (:meth:`scale_sums`)
@@ -353,6 +382,8 @@ class FamilyAdapter:
         # d/dnu of sum w [nu log(nu y/mu) - nu y/mu - lgamma(nu)] = 0, nu = 1/phi:
         # log(nu) - digamma(nu) = c with c = -1 - mean_w(log(y/mu) - y/mu) >= 0
         c = -1.0 - S
+        if not np.isfinite(c):
+            return float("nan")  # means out of range somewhere: the caller keeps the old value
         if not c > 0:
             return 0.0  # perfect fit; the caller's variance floor deals with it
 
@@ -362,6 +393,8 @@ class FamilyAdapter:
         lo, hi = -40.0, 40.0
         if f(hi) > 0:
             return float(np.exp(-hi))
+        if f(lo) < 0:  # the means are far off the responses: the largest dispersion searched
+            return float(np.exp(-lo))
         lv = optimize.brentq(f, lo, hi, xtol=1e-14)
         return float(np.exp(-lv))
 

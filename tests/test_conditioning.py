@@ -66,3 +66,29 @@ def test_shared_terms_far_from_zero():
         moved = EMGLM(y, X, k=2, family=sm.families.Poisson(), fixed=(w + 5e8)[:, None]).fit()
     assert moved.llf == pytest.approx(base.llf, rel=1e-7)
     np.testing.assert_allclose(moved.params.to_numpy()[2], base.params.to_numpy()[2], rtol=1e-5)
+
+
+@pytest.mark.parametrize("family", [sm.families.Gamma(sm.families.links.Log()),
+                                    sm.families.InverseGaussian(sm.families.links.Log())],
+                         ids=["gamma", "inverse_gaussian"])
+def test_response_in_tiny_units_gives_the_same_fit(family):
+    """statsmodels' log link clips means at machine epsilon; y * 1e-20 used to drift."""
+    rng = np.random.default_rng(0)
+    n = 400
+    x = rng.uniform(-1, 1, n)
+    z = rng.random(n) < 0.5
+    y = rng.gamma(3.0, np.exp(np.where(z, 1 + x, -0.5 - x)) / 3.0)
+    X = np.column_stack([np.ones(n), x])
+    base = _fit(y, X, family)
+    tiny = _fit(y * 1e-20, X, family)
+    np.testing.assert_allclose(tiny.params.to_numpy()[1], base.params.to_numpy()[1], rtol=1e-6)
+    np.testing.assert_allclose(tiny.params.to_numpy()[0], base.params.to_numpy()[0] + np.log(1e-20), rtol=1e-8)
+    # the llf moves by the Jacobian of the change of units only (log f(c y) = log f(y) - log c)
+    assert tiny.llf + n * np.log(1e-20) == pytest.approx(base.llf, rel=1e-7)
+
+
+def test_response_too_large_in_magnitude_is_refused_before_fitting():
+    X = np.column_stack([np.ones(50), np.linspace(-1, 1, 50)])
+    y = np.exp(np.linspace(0, 1, 50)) * 1e200
+    with pytest.raises(ValueError, match="y: values up to .* too large in magnitude.*rescale the response"):
+        EMGLM(y, X, k=2, family=sm.families.Gamma(sm.families.links.Log()))

@@ -17,6 +17,8 @@ import statsmodels.genmod.families as smf
 import statsmodels.genmod.families.links as sml
 from scipy import special, stats
 
+from ..families import link_deriv, link_deriv2
+
 __all__ = ["dlogf_deta", "dlogf_dlogscale", "second_derivatives", "cdf", "unit_deviance"]
 
 
@@ -39,7 +41,7 @@ def dlogf_deta(fa, E, M, scale):
         elif isinstance(fam, smf.Gaussian) and type(link) is sml.Identity:
             G = (y - M) / scale[:, None]
         else:
-            G = n * (y - M) / (scale[:, None] * fam.variance(M) * link.deriv(M))
+            G = n * (y - M) / (scale[:, None] * fam.variance(M) * link_deriv(link, M))
     return G
 
 
@@ -112,10 +114,10 @@ def second_derivatives(fa, E, M, scale, rows=None, with_scale=True):
             a = n * r / phi
             a2 = np.broadcast_to(-n / phi, M.shape).copy()
         else:
-            V, g1 = fam.variance(M), link.deriv(M)
+            V, g1 = fam.variance(M), link_deriv(link, M)
             Vg = V * g1
             a = n * r / (phi * Vg)
-            a2 = -(n / phi) * (1.0 / (Vg * g1) + r * (fam.variance.deriv(M) * g1 + V * link.deriv2(M))
+            a2 = -(n / phi) * (1.0 / (Vg * g1) + r * (fam.variance.deriv(M) * g1 + V * link_deriv2(link, M))
                                / (Vg * Vg * g1))
         if not (with_scale and fa.has_scale):
             return a, a2, None, None, None
