@@ -21,7 +21,7 @@ from .model import EMGLM
 from .results import EMGLMResults
 from .io import load
 from .selection import select_k
-from .warnings import (ConvergenceWarning, DegenerateComponentWarning, DroppedRowsWarning,
+from .warnings import (CollinearityWarning, ConvergenceWarning, DegenerateComponentWarning, DroppedRowsWarning,
                        MixingSeparationWarning)
 
 __version__ = "0.1.0"
@@ -33,6 +33,7 @@ __all__ = [
     "load",
     "em",
     "datasets",
+    "CollinearityWarning",
     "ConvergenceWarning",
     "DegenerateComponentWarning",
     "DroppedRowsWarning",

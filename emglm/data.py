@@ -483,3 +483,37 @@ def prepare_data(endog, exog, family, offset=None, exposure=None, weights=None, 
         groups=codes, group_labels=labels, index=index, endog_names=endog_names,
         exog_names=list(exog_names), n_dropped=n_bad, extra=ex,
     )
+
+
+def collinear_columns(D, names, rtol=1e-10):
+    """Columns of ``D`` that are exact linear combinations of the others, by name.
+
+    A pivoted QR of the columns scaled to unit length: a diagonal entry of R below ``rtol``
+    times the largest marks a column spanned by the earlier (pivoted) ones. Returns a list of
+    ``(name, [names it depends on])``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.arange(5.0)
+    >>> collinear_columns(np.column_stack([np.ones(5), x, 2 * x + 1]), ["const", "x", "z"])
+    [('z', ['const', 'x'])]
+    """
+    from scipy import linalg
+
+    D = np.asarray(D, dtype=float)
+    if D.ndim != 2 or D.shape[1] < 2 or D.shape[0] == 0:
+        return []
+    norms = np.sqrt(np.sum(D * D, axis=0))
+    Ds = D / np.where(norms > 0, norms, 1.0)
+    _, R, piv = linalg.qr(Ds, mode="economic", pivoting=True)
+    d = np.abs(np.diag(R))
+    if d.size == 0 or d[0] == 0:
+        return []
+    rank = int(np.sum(d > rtol * d[0]))
+    out = []
+    for j in piv[rank:]:
+        coef = linalg.lstsq(Ds[:, piv[:rank]], Ds[:, j])[0]
+        deps = [names[piv[i]] for i in np.flatnonzero(np.abs(coef) > 1e-8)]
+        out.append((names[j], deps))
+    return out

@@ -141,6 +141,7 @@ class EMGLM:
         #: per-row data a component family asked for (``extra_data``), after row dropping
         self.extra = d["extra"]
         self._check_domain()
+        self._warn_collinear()
         self.nobs = float(self.freq_weights.sum())
         self.n_groups = None if self.group_codes is None else len(self.group_labels)
         self.unit_concomitant()  # validates concomitant variables constant within groups
@@ -190,6 +191,21 @@ class EMGLM:
                                   missing=missing, concomitant=concomitant, groups=groups,
                                   fixed=fixed, point_mass=point_mass, scale=scale,
                                   eval_env=resolve_eval_env(eval_env), **kwargs)
+
+    def _warn_collinear(self):
+        """Warn, naming them, about design columns that are exact linear combinations of others
+        (their coefficients are not identified; the solver gives one of many equivalent sets)."""
+        from .data import collinear_columns
+        from .warnings import CollinearityWarning
+
+        D = self.exog if self.fixed_exog is None else np.hstack([self.exog, self.fixed_exog])
+        names = list(self.exog_names) + list(self.fixed_names)
+        found = collinear_columns(D, names)
+        if found:
+            what = "; ".join(f"{nm} is a linear combination of {', '.join(deps) or 'the others'}"
+                             for nm, deps in found)
+            warnings.warn(f"exactly collinear design columns: {what}; their coefficients are not "
+                          "identified (drop the redundant column(s))", CollinearityWarning, stacklevel=3)
 
     def _check_domain(self):
         from .families import FamilyAdapter, is_component_family

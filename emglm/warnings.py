@@ -12,8 +12,8 @@ from statsmodels.tools.sm_exceptions import ConvergenceWarning as _SMConvergence
 from statsmodels.tools.sm_exceptions import ModelWarning
 from statsmodels.tools.sm_exceptions import PerfectSeparationWarning as _PerfectSeparationWarning
 
-__all__ = ["ConvergenceWarning", "DegenerateComponentWarning", "DroppedRowsWarning", "MixingSeparationWarning",
-           "ModelWarning"]
+__all__ = ["CollinearityWarning", "ConvergenceWarning", "DegenerateComponentWarning", "DroppedRowsWarning",
+           "MixingSeparationWarning", "ModelWarning"]
 
 
 class ConvergenceWarning(_SMConvergenceWarning):
@@ -22,6 +22,10 @@ class ConvergenceWarning(_SMConvergenceWarning):
 
 class DegenerateComponentWarning(ModelWarning):
     """A component emptied out, collapsed onto few points, or hit a parameter boundary."""
+
+
+class CollinearityWarning(ModelWarning):
+    """Columns of the design are exactly collinear: some coefficients are not identified."""
 
 
 class DroppedRowsWarning(ModelWarning):

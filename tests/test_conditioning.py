@@ -92,3 +92,19 @@ def test_response_too_large_in_magnitude_is_refused_before_fitting():
     y = np.exp(np.linspace(0, 1, 50)) * 1e200
     with pytest.raises(ValueError, match="y: values up to .* too large in magnitude.*rescale the response"):
         EMGLM(y, X, k=2, family=sm.families.Gamma(sm.families.links.Log()))
+
+
+def test_exactly_collinear_columns_are_named():
+    import pandas as pd
+
+    from emglm import CollinearityWarning
+
+    rng = np.random.default_rng(5)
+    df = pd.DataFrame({"x": rng.normal(size=60), "z": rng.normal(size=60)})
+    df["x2"] = 3 * df.x - 1
+    df["y"] = rng.poisson(np.exp(0.5 + 0.3 * df.x)).astype(float)
+    with pytest.warns(CollinearityWarning, match=r"x2 is a linear combination of (Intercept, x|x, Intercept)"):
+        EMGLM.from_formula("y ~ x + z + x2", df, k=2, family=sm.families.Poisson())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CollinearityWarning)
+        EMGLM.from_formula("y ~ x + z", df, k=2, family=sm.families.Poisson())  # no warning
