@@ -73,6 +73,7 @@ class GLMComponent(Component):
             self._standardise(rows)
         else:  # the constants of the whole data, for a part of the rows (partition sums add)
             self._center, self._scale, self._int_col, self._int_value = standardisation
+            self._rank_deficient = True  # check every step (a part of the rows)
 
     def _standardise(self, rows):
         """Centre and scale of the design's columns for the IRLS solves.
@@ -85,10 +86,17 @@ class GLMComponent(Component):
         """
         D = rows.D
         self._int_col, self._int_value = None, 1.0
+        self._rank_deficient = False
         if D.shape[0] == 0:
             self._center = self._scale = None
             return
         lo, hi = D.min(axis=0), D.max(axis=0)
+        if self.fam.exact_wls:  # only the unchecked exact step needs to know
+            G = D.T @ D  # (m, m), no copy of the design
+            nrm = np.sqrt(np.diag(G))
+            nrm = np.where(nrm > 0, nrm, 1.0)
+            ev = np.linalg.eigvalsh(G / np.outer(nrm, nrm))
+            self._rank_deficient = bool(ev.min() <= 1e-12 * max(ev.max(), 1e-300))
         const = hi == lo
         Xconst = np.flatnonzero(const[: self.p] & (hi[: self.p] != 0))
         self._int_col = int(Xconst[0]) if Xconst.size else None
@@ -98,8 +106,11 @@ class GLMComponent(Component):
         center = np.where(const | (self._int_col is None), 0.0, mean)
         spread = sd if self._int_col is not None else np.sqrt(np.mean(D * D, axis=0))
         scale = np.where(const | ~(spread > 0), 1.0, spread)
-        if np.all(center == 0.0) and np.all(np.abs(np.log(scale)) < np.log(1e3)):
-            # well scaled already: keep the plain products (no per-block copies)
+        # only designs that need it pay for it (a standardised copy of each block in every
+        # Gram pass): a column far from zero relative to its spread, or in units far from 1
+        far = np.abs(center) > 1e2 * scale
+        units = np.abs(np.log10(scale)) > 4
+        if not np.any(far | units):
             self._center = self._scale = None
         else:
             self._center, self._scale = center, scale
@@ -349,9 +360,16 @@ class GLMComponent(Component):
         q_cur = q0 if q0 is not None else wq_block(weights, ev.logpdf)
         cand = self.mstep_candidate(params, self.mstep_stats(params, weights, ev, rows))
         new, new_ev = params, ev
-        # every step is checked, the exact weighted least-squares step of Gaussian-identity
-        # included: on a duplicated or badly scaled design its solve may be inaccurate, and
-        # an M-step that lowered sum W log f could lower the llf
+        if self.exact_step and self._center is None and not self._rank_deficient:
+            # Gaussian-identity on a well-conditioned design: the weighted least-squares step
+            # maximises sum W log f exactly, no check needed
+            beta, delta, scale = self.unpack(cand)
+            E, M = self._sweep(rows, beta, delta)[:2]
+            new_ev = Evaluation(None, self._key(cand), E=E, M=M, scale_key=scale.tobytes())
+            return self.scale_update(cand, self.scale_stats(cand, weights, new_ev, rows)), new_ev
+        # every other step is checked: on a duplicated or badly scaled design even the exact
+        # weighted least-squares solve may be inaccurate, and an M-step that lowered
+        # sum W log f could lower the llf
         t = 1.0
         for _ in range(40):
             trial = params + t * (cand - params)
