@@ -318,10 +318,6 @@ class Mixture:
             return Tk if Tk.flags.c_contiguous else np.ascontiguousarray(Tk)
         return Tk * self.rows.w
 
-    def row_weights(self, T):
-        """(n, k) M-step frequency weights ``w_i T_ij`` of the regression component."""
-        return self.weights(T, 0).T
-
     def mstep(self, theta, es=None):
         """One generalised M-step from ``theta`` with the posterior of ``es`` (E-step at theta)."""
         es = self.estep(theta) if es is None else es

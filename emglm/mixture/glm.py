@@ -20,7 +20,6 @@ import numpy as np
 import statsmodels.genmod.families as smf
 
 from ..families import FamilyAdapter
-from ..layout import Params
 from ..linalg import grams_blocked, solve_psd
 from .component import Component, Evaluation, wq_block
 from .glm_dist import cdf, dlogf_deta, dlogf_dlogscale, second_derivatives
@@ -370,17 +369,24 @@ class GLMComponent(Component):
         # every other step is checked: on a duplicated or badly scaled design even the exact
         # weighted least-squares solve may be inaccurate, and an M-step that lowered
         # sum W log f could lower the llf
+        step = self._halve(params, cand, weights, rows, q_cur)
+        if step is not None:  # else no ascent after 40 halvings: the coefficients are kept
+            new, _, new_ev = step
+        out = self.scale_update(new, self.scale_stats(new, weights, new_ev, rows))
+        return out, new_ev
+
+    def _halve(self, params, cand, weights, rows, q_old):
+        """Step from ``params`` toward ``cand``, halved until ``sum W log f`` does not fall
+        below ``q_old``: ``(params, q, Evaluation)`` at the accepted point, or None after 40
+        halvings (one fused pass over the rows per trial)."""
         t = 1.0
         for _ in range(40):
             trial = params + t * (cand - params)
             q, trial_ev = self.step_value(trial, weights, rows)
-            if q >= q_cur - 1e-10 * (abs(q_cur) + 1):
-                new, new_ev = trial, trial_ev
-                break
+            if q >= q_old - 1e-10 * (abs(q_old) + 1):
+                return trial, q, trial_ev
             t *= 0.5
-        # after 40 halvings without ascent the coefficients are kept
-        out = self.scale_update(new, self.scale_stats(new, weights, new_ev, rows))
-        return out, new_ev
+        return None
 
     def fit(self, weights, rows, maxiter=100, tol=1e-10):
         """Complete weighted fits (IRLS from the family's starting mean) for weights (k, n).
@@ -395,35 +401,23 @@ class GLMComponent(Component):
             M = self.fam.mean(E)
         scale = np.ones(k)
         beta, delta = self.irls_solve(rows, E, M, Wt)
-        E, M = self._sweep(rows, beta, delta)[:2]
-        q_prev = self._sweep(rows, None, None, scale, Wt=Wt, E=E, M=M)[3]
+        params = self.pack(beta, delta, scale)
+        q_prev, ev = self.step_value(params, Wt, rows)
+        nbd = self.k * self.p + self.q  # the coefficients in the flat vector
         for _ in range(maxiter):
-            nb, nd = self.irls_solve(rows, E, M, Wt)
-            step = self._halving_step(rows, beta, delta, nb, nd, scale, Wt, q_prev)
+            cand = self.mstep_candidate(params, self.mstep_stats(params, Wt, ev, rows))
+            step = self._halve(params, cand, Wt, rows, q_prev)
             if step is None:
                 break
-            cb, cd, Ec, Mc, _, q_new = step
-            change = np.max(np.abs(np.concatenate([(cb - beta).ravel(), cd - delta])))
-            beta, delta, E, M = cb, cd, Ec, Mc
-            done = abs(q_new - q_prev) <= tol * (abs(q_prev) + 1) and change < 1e-8 * (1 + np.max(np.abs(beta)))
+            new, q_new, ev = step
+            change = np.max(np.abs(new[:nbd] - params[:nbd]))
+            params = new
+            done = (abs(q_new - q_prev) <= tol * (abs(q_prev) + 1)
+                    and change < 1e-8 * (1 + np.max(np.abs(params[: self.k * self.p]))))
             q_prev = q_new
             if done:
                 break
-        ev = Evaluation(None, None, E=E, M=M)
-        params = self.pack(beta, delta, scale)
         return self.scale_update(params, self.scale_stats(params, Wt, ev, rows))
-
-    def _halving_step(self, rows, beta, delta, nb, nd, scale, Wt, q_old):
-        """Step toward the IRLS solution, halved until ``sum Wt * L`` does not fall below
-        ``q_old``; returns ``(beta, delta, E, M, L, q)`` or None after 40 halvings."""
-        t = 1.0
-        for _ in range(40):
-            cb, cd = beta + t * (nb - beta), delta + t * (nd - delta)
-            Ec, Mc, Lc, q = self._sweep(rows, cb, cd, scale, Wt=Wt)
-            if q >= q_old - 1e-10 * (abs(q_old) + 1):
-                return cb, cd, Ec, Mc, Lc, q
-            t *= 0.5
-        return None
 
     # ------------------------------------------------------------------ derived quantities
     def linear_predictor(self, params, rows):
@@ -542,9 +536,3 @@ def _weighted(Tk, G):
     if not np.isfinite(out.sum()):
         out = np.where(Tk > 0, out, 0.0)
     return out
-
-
-def params_view(comp, params, gamma):
-    """The GLM component's parameters with the mixing coefficients as a :class:`Params`."""
-    beta, delta, scale = comp.unpack(params)
-    return Params(beta, delta, scale, gamma)
