@@ -345,13 +345,7 @@ class Mixture:
         T = np.asarray(T, dtype=float)
         parts = [comp.fit(self.weights(T, c), self.rows, **options) for c, comp in enumerate(self.components)]
         Tunit = T if self.rows.groups is None else self.rows.unit_mean(T)
-        if not self.mixing.estimate:
-            gamma = self.mixing.start()
-        elif self.rows.Z is None or self.mixing.name != "concomitant":
-            gamma = self.mixing.mstep(self.mixing.start(), Tunit, self.rows)
-        else:
-            gamma = self.mixing.mstep(self.mixing.start(), Tunit, self.rows, n_steps=50)
-        return self.join(parts, gamma)
+        return self.join(parts, self.mixing.fit(Tunit, self.rows))
 
     # ------------------------------------------------------------------ GLM conveniences
     def linear_predictors(self, P_or_theta):

@@ -46,6 +46,11 @@ class Mixing:
     def mstep(self, gamma, Tunit, rows):
         return _mnl.mstep_constant(Tunit, rows.unit_w)
 
+    def fit(self, Tunit, rows):
+        """Coefficients maximising the weighted log prior for unit posteriors ``Tunit`` (the
+        mixing part of a start; closed form for constant proportions)."""
+        return self.mstep(self.start(), Tunit, rows)
+
     def permute(self, gamma, order):
         """Coefficients with the classes reordered by ``order`` (length K)."""
         full = np.vstack([np.zeros((1, self.r)), gamma])[np.asarray(order)]
@@ -66,6 +71,9 @@ class EqualMixing(Mixing):
 
     def mstep(self, gamma, Tunit, rows):
         return gamma
+
+    def fit(self, Tunit, rows):
+        return self.start()
 
     def permute(self, gamma, order):
         return gamma
@@ -114,6 +122,10 @@ class ConcomitantMixing(Mixing):
             lp = _fused.log_prior(gamma, Zd, getattr(rows, "n_jobs", 1), Zt=self._transposed(Zd))
             self._keep(gamma, Zd, lp)
         return lp
+
+    def fit(self, Tunit, rows):
+        """Newton steps from zero (50 at most) to the weighted multinomial-logit fit."""
+        return self.mstep(self.start(), Tunit, rows, n_steps=50)
 
     def mstep(self, gamma, Tunit, rows, n_steps=1):
         g, lp = _fused.mstep(gamma, rows.Z, Tunit, rows.unit_w, n_steps=n_steps, n_jobs=rows.n_jobs,
