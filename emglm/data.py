@@ -501,8 +501,10 @@ def collinear_columns(D, names, rtol=1e-10):
     """
     from scipy import linalg
 
+    from .linalg import rank_deficient
+
     D = np.asarray(D, dtype=float)
-    if D.ndim != 2 or D.shape[1] < 2 or D.shape[0] == 0:
+    if not rank_deficient(D):  # the usual case (a looser test): no copy of the design, no QR
         return []
     norms = np.sqrt(np.sum(D * D, axis=0))
     Ds = D / np.where(norms > 0, norms, 1.0)

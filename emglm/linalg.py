@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import linalg
 
-__all__ = ["weighted_gram", "grams", "grams_blocked", "row_blocks", "solve_psd", "BLOCK_ROWS"]
+__all__ = ["weighted_gram", "grams", "grams_blocked", "row_blocks", "solve_psd", "rank_deficient", "BLOCK_ROWS"]
 
 #: rows per block in the Gram reductions (for p = 5 and k = 3 the block buffer is 0.6 MB,
 #: so it stays in cache; measured fastest among 2048..32768 on the benchmark machine)
@@ -163,3 +163,27 @@ def solve_psd(A, b):
     A = np.where(np.isfinite(A), A, 0.0)
     b = np.where(np.isfinite(b), b, 0.0)
     return linalg.lstsq(A, b, cond=1e-12)[0]
+
+
+def rank_deficient(D, rtol=1e-12):
+    """Whether the columns of ``D`` are (numerically) linearly dependent.
+
+    Eigenvalues of the Gram matrix of the columns scaled to unit length: one below ``rtol``
+    times the largest marks a dependence. Only the (m, m) Gram matrix is formed, never a
+    copy of the design.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.arange(5.0)
+    >>> rank_deficient(np.column_stack([np.ones(5), x])), rank_deficient(np.column_stack([x, 2 * x]))
+    (False, True)
+    """
+    D = np.asarray(D, dtype=float)
+    if D.ndim != 2 or D.shape[1] < 2 or D.shape[0] == 0:
+        return False
+    G = D.T @ D
+    nrm = np.sqrt(np.diag(G))
+    nrm = np.where(nrm > 0, nrm, 1.0)
+    ev = np.linalg.eigvalsh(G / np.outer(nrm, nrm))
+    return bool(ev.min() <= rtol * max(ev.max(), 1e-300))

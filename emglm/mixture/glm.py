@@ -20,7 +20,7 @@ import numpy as np
 import statsmodels.genmod.families as smf
 
 from ..families import FamilyAdapter
-from ..linalg import grams_blocked, solve_psd
+from ..linalg import grams_blocked, rank_deficient, solve_psd
 from .component import Component, Evaluation, wq_block
 from .glm_dist import cdf, dlogf_deta, dlogf_dlogscale, second_derivatives
 from .rows import ordered_sum
@@ -91,11 +91,7 @@ class GLMComponent(Component):
             return
         lo, hi = D.min(axis=0), D.max(axis=0)
         if self.fam.exact_wls:  # only the unchecked exact step needs to know
-            G = D.T @ D  # (m, m), no copy of the design
-            nrm = np.sqrt(np.diag(G))
-            nrm = np.where(nrm > 0, nrm, 1.0)
-            ev = np.linalg.eigvalsh(G / np.outer(nrm, nrm))
-            self._rank_deficient = bool(ev.min() <= 1e-12 * max(ev.max(), 1e-300))
+            self._rank_deficient = rank_deficient(D)
         const = hi == lo
         Xconst = np.flatnonzero(const[: self.p] & (hi[: self.p] != 0))
         self._int_col = int(Xconst[0]) if Xconst.size else None
