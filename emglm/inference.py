@@ -415,11 +415,15 @@ def covariance(engine, theta, cov_type="oim", cov_kwds=None):
     dim = engine.size
     if cov_type == "none":
         return dict(cov=np.full((dim, dim), np.nan), oim=None, opg=None, positive_definite=None)
-    opg = outer_product(engine, theta)
-    if cov_type == "opg":
-        cov, pd_ok = _inverse(opg, "outer product of the scores")
-        return dict(cov=cov, oim=None, opg=opg, positive_definite=pd_ok)
-    info = observed_information(engine, theta, opg=opg)
+    if cov_type != "opg" and supports_analytic(engine):
+        # the information and the outer product of the unit scores from one pass
+        info, opg = analytic_information(engine, theta, return_opg=True)
+    else:
+        opg = outer_product(engine, theta)
+        if cov_type == "opg":
+            cov, pd_ok = _inverse(opg, "outer product of the scores")
+            return dict(cov=cov, oim=None, opg=opg, positive_definite=pd_ok)
+        info = observed_information(engine, theta, opg=opg)
     inv, pd_ok = _inverse(info)
     out = dict(oim=info, opg=opg, positive_definite=pd_ok)
     if cov_type == "cluster":
