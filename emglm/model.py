@@ -93,6 +93,10 @@ class EMGLM:
         self.design = kwargs.pop("design", None)
         names = kwargs.pop("names", {})
         extra = kwargs.pop("extra", None)
+        #: a formula per component: the union design's column names in each formula, else None
+        self.component_terms = kwargs.pop("component_terms", None)
+        #: terms whose coefficient is shared by the components whose formulas contain them
+        self.shared_terms = list(kwargs.pop("shared_terms", None) or [])
         from .families import is_component_family
 
         if is_component_family(family):
@@ -148,7 +152,7 @@ class EMGLM:
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def from_formula(cls, formula, data, k, family=None, offset=None, exposure=None, weights=None,
+    def from_formula(cls, formula, data, k=None, family=None, offset=None, exposure=None, weights=None,
                      mixing="estimate", missing="drop", concomitant=None, groups=None, fixed=None,
                      point_mass=None, scale="component", eval_env=0, **kwargs):
         """Build a model from an R-style formula (patsy) and a DataFrame.
@@ -157,6 +161,15 @@ class EMGLM:
         arrays: a pandas Series is matched to the rows of ``data`` by index label, a plain
         array by position. ``concomitant`` and ``fixed`` are one-sided formulas
         (``"~ z1 + z2"``). Binomial responses may be written ``successes + failures ~ x``.
+
+        ``formula`` may be a list of formulas, one per component, with the same response
+        (Stata fmm's hybrid models): ``["y ~ x", "y ~ x + z"]``. ``k`` may then be omitted
+        (it must otherwise equal the number of formulas), ``family`` is one family for all or
+        a list of one per formula, and the components keep the order of the formulas. The
+        terms of ``fixed`` must appear in the formulas: each shared term's coefficient is
+        shared by the components whose formulas contain it. In ``params`` a term that is not
+        in a component's formula is NaN in that component's column. ``k`` may also be
+        omitted with a list of families (one per component).
 
         ``eval_env`` is where names in the formula that are not columns of ``data`` are
         looked up, as in statsmodels: an int, the depth of the calling frame (0, the
@@ -181,6 +194,15 @@ class EMGLM:
         >>> np.round(res.params.to_numpy(), 1)
         array([[-2. ,  1. ],
                [-1. ,  1.9]])
+
+        A formula per component: a Poisson regression on ``x`` and a constant Poisson rate.
+
+        >>> df["n"] = rng.poisson(np.where(rng.random(300) < 0.6, np.exp(1 + df.x), 5.0))
+        >>> res = EMGLM.from_formula(["n ~ x", "n ~ 1"], df, family=sm.families.Poisson()).fit()
+        >>> res.params.round(1)
+                   comp1  comp2
+        Intercept    1.0    1.6
+        x            1.0    NaN
         """
         from .formula import build_from_formula, resolve_eval_env
 
@@ -290,7 +312,12 @@ class EMGLM:
         floor = self.dispersion_floor() if var_floor is None else var_floor
         from .percomponent import is_family_list, make_components
 
-        if is_family_list(self.family):
+        if getattr(self, "component_terms", None) is not None:
+            from .percomponent import make_design_components
+
+            comps = make_design_components(self.family, rows, k, self.component_terms, self.shared_terms,
+                                           scale=self.scale_mode)
+        elif is_family_list(self.family):
             comps = make_components(self.family, rows, k, scale=self.scale_mode)
         elif is_component_family(self.family):
             comps = [self.family.make_component(rows, k, scale=self.scale_mode, var_floor=floor)]

@@ -284,10 +284,10 @@ class EMGLMResults(ResidualsMixin, MixingParamsMixin, PostEstimation):
         labels = []
         for c, comp in enumerate(mix.components):
             sl = mix.class_slice(c)
-            if hasattr(comp, "score_pieces"):  # a GLM: named by the design's terms
-                labels += comp.param_labels(comps[sl], m.exog_names, m.fixed_names)
-            else:
-                labels += comp.param_labels(comps[sl])
+            own = (comp.param_labels(comps[sl], m.exog_names, m.fixed_names) if hasattr(comp, "score_pieces")
+                   else comp.param_labels(comps[sl]))  # (a GLM is named by the design's terms)
+            one = comp.n_classes == 1 and comp.is_regression and mix.keeps_order  # "shared" by one class
+            labels += [(comps[sl][0] if one and o == "shared" else o, t) for o, t in own]
         if mix.mixing.n_params:
             znames = list(m.concomitant_names) if mix.mixing.name == "concomitant" else ["Intercept"]
             labels += [("mixing", f"{c}:{t}") for c in comps[1:] for t in znames]
@@ -362,9 +362,10 @@ class EMGLMResults(ResidualsMixin, MixingParamsMixin, PostEstimation):
         """Place a flat (theta-ordered) vector of per-coefficient values into a params-shaped frame."""
         out = pd.DataFrame(np.nan, index=self.params.index, columns=self.params.columns)
         regression = list(self.component_names[: self.k])
-        for (owner, term), v in zip(self._theta_labels, flat):
+        for (owner, term), v in zip(self._theta_labels, flat):  # shared: the components that have it
             if term in out.index and owner != "mixing":
-                out.loc[term, regression if owner == "shared" else owner] = v
+                out.loc[term, [c for c in regression if np.isfinite(self.params.loc[term, c])]
+                        if owner == "shared" else owner] = v
         return out
 
     @cached_property

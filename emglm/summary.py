@@ -137,7 +137,9 @@ def build_summary(res, alpha=0.05, title=None):
     notes = [
         f"Standard errors: {_cov_note(res)}; proportions and dispersions by the delta method.",
         "Components are ordered by increasing weighted mean linear predictor (point mass last)."
-        if len(res.mixture.regression) == 1 else "Components are in the order of the families given.",
+        if not res.mixture.keeps_order else "Components are in the order of the formulas given."
+        if getattr(res.model, "component_terms", None) is not None else
+        "Components are in the order of the families given.",
     ]
     if getattr(res, "_cov_pd", True) is False:
         notes.append("Warning: the information matrix is not positive definite; standard errors "
