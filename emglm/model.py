@@ -453,8 +453,12 @@ class EMGLM:
         from .percomponent import is_family_list
 
         if min_proportion is not None and is_family_list(self.family):
-            raise ValueError("min_proportion: components cannot be removed from a model with a family per "
-                             "component (each component is its own model)")
+            raise ValueError("min_proportion: components cannot be removed from a model with a family or a "
+                             "formula per component (each component is its own model)")
+        if start_params is not None and is_family_list(self.family):
+            raise ValueError("start_params: coefficients shaped like params start models of one family and "
+                             "design; with a family or a formula per component pass start= class labels or "
+                             "posterior probabilities")
         from .parallel import check_n_jobs
 
         n_jobs = check_n_jobs(n_jobs)

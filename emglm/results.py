@@ -248,8 +248,8 @@ class EMGLMResults(ResidualsMixin, MixingParamsMixin, PostEstimation):
     def _pooled_train(self):
         if self.mixture.glm is None:
             raise NotImplementedError(
-                "fittedvalues, llf_pooled and the response, Pearson and deviance residuals pool GLM "
-                f"linear predictors, which {self.model.family_name} components do not have; use "
+                "fittedvalues, llf_pooled and the response, Pearson and deviance residuals pool the linear "
+                f"predictors of one GLM, which {self.model.family_name} components do not have; use "
                 "predict() (the marginal mean) and resid_quantile()")
         return self.pooled(self.e_step.T, self.e_step.Eta, self._P.scale)
 

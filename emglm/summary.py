@@ -116,6 +116,12 @@ def build_summary(res, alpha=0.05, title=None):
     if m.fixed_names:
         rows = [("shared", t) for t in m.fixed_names]
         smry.tables.append(_coef_table(res, rows, m.fixed_names, alpha, "Shared by all components"))
+    shared = list(getattr(m, "shared_terms", None) or [])
+    if shared:  # a formula per component: each term shared by the components that have it
+        who = "; ".join(f"{t}: {', '.join(c for c in comps[:k] if np.isfinite(res.params.loc[t, c]))}"
+                        for t in shared)
+        smry.tables.append(_coef_table(res, [("shared", t) for t in shared], shared, alpha,
+                                       f"Shared terms ({who})"))
     if m.concomitant_exog is not None and m.mixing != "equal":
         rows = [lab for lab in res.params_flat.index if lab[0] == "mixing"]
         smry.tables.append(_coef_table(res, rows, [t for _, t in rows], alpha,

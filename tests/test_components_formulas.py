@@ -184,6 +184,7 @@ def test_shared_term_is_shared_by_the_formulas_that_contain_it():
                                      res.bse.loc["w", "comp1"], res.bse.loc["w", "comp2"]],
                                np.r_[se[:4], se[3]], rtol=2e-3)
     assert ("shared", "w") in res.params_flat.index
+    assert "Shared terms (w: comp1, comp2)" in res.summary().as_text()
     # the ECM step (members' M-steps, then Newton on the shared coefficient) never lowers the llf
     hist = np.asarray(res.em_result.objective_history)
     assert hist.size > 3 and np.all(np.diff(hist) >= -1e-9 * abs(llf))
@@ -294,3 +295,16 @@ def test_component_families_and_family_lists_are_stored_in_files():
         assert back.llf == pytest.approx(res.llf, rel=1e-12)
         which = "prob" if res.model.family_name == "MNLogit" else "mean"
         np.testing.assert_allclose(np.asarray(back.predict(new, which=which)), np.asarray(res.predict(new, which=which)))
+
+
+def test_formula_list_starts_and_one_formula():
+    df = _gauss_data(n=600)
+    model = EMGLM.from_formula(["y ~ x + w", "y ~ w"], df)
+    with pytest.raises(ValueError, match="start_params: .* pass start= class labels"):
+        model.fit(start_params=np.zeros((3, 2)))
+    labels = (df.y.to_numpy() < np.median(df.y)).astype(int)
+    assert model.fit(start=labels, tol=1e-10).llf == pytest.approx(model.fit(tol=1e-10).llf, rel=1e-8)
+    # one formula in a list is the plain one-component model
+    one = EMGLM.from_formula(["y ~ x"], df).fit()
+    ref = sm.GLM(df.y, sm.add_constant(df[["x"]])).fit()
+    np.testing.assert_allclose(one.params["comp1"].to_numpy(), ref.params.to_numpy(), rtol=1e-8)
