@@ -201,7 +201,7 @@ class EMGLM:
         >>> res = EMGLM.from_formula(["n ~ x", "n ~ 1"], df, family=sm.families.Poisson()).fit()
         >>> res.params.round(1)
                    comp1  comp2
-        Intercept    1.0    1.6
+        Intercept    0.9    1.6
         x            1.0    NaN
         """
         from .formula import build_from_formula, resolve_eval_env
