@@ -65,3 +65,15 @@ def test_analytic_row_second_derivatives_equal_differences_of_the_gradient(famil
     D2 = comp.row_second(eta, s, rows)
     assert D2 is not None and D2.shape == (N, 1 + s.size, 1 + s.size)
     np.testing.assert_allclose(D2, comp.row_second_numeric(eta, s, rows), rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("family, la", [(TruncatedPoisson(), 0.0), (TruncatedNegativeBinomial(), np.log(0.3)),
+                                        (TruncatedNegativeBinomial(), np.log(5.0))], ids=repr)
+def test_tail_above_zero_equals_the_incomplete_gamma_and_beta_functions(family, la):
+    from scipy import special
+
+    comp = family.make_component(Rows(COUNTS, X), 1)
+    eta = np.linspace(-30.0, 6.0, 400)  # means from 1e-13 (a tail near mu) to 400 (a tail near 1)
+    mu, r = np.exp(eta), np.exp(-la)
+    ref = (np.log(special.betainc(1.0, r, mu / (r + mu))) if comp.nb else np.log(special.gammainc(1.0, mu)))
+    np.testing.assert_allclose(comp._logsf(0, eta, la), ref, rtol=1e-10, atol=1e-14)
