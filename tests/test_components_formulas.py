@@ -308,3 +308,10 @@ def test_formula_list_starts_and_one_formula():
     one = EMGLM.from_formula(["y ~ x"], df).fit()
     ref = sm.GLM(df.y, sm.add_constant(df[["x"]])).fit()
     np.testing.assert_allclose(one.params["comp1"].to_numpy(), ref.params.to_numpy(), rtol=1e-8)
+
+
+def test_delta_method_predictions_refused_clearly(hybrid):
+    _, res = hybrid
+    for f in (res.get_margeff, res.class_means, res.class_probabilities, res.get_prediction):
+        with pytest.raises(NotImplementedError, match="one GLM family and design"):
+            f()
