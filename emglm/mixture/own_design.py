@@ -80,6 +80,11 @@ class DesignGroup(Component):
         self._slices = [slice(int(a), int(b)) for a, b in zip(sizes[:-1], sizes[1:])]
         self._n_member_params = int(sizes[-1])
 
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_views"] = {}  # views of rows (column copies): rebuilt on use
+        return state
+
     # ------------------------------------------------------------------ layout
     @property
     def n_params(self):
