@@ -22,7 +22,6 @@ import warnings
 import numpy as np
 
 from .data import MIXING_MODES, SCALE_MODES, check_k
-from .model import EMGLM
 
 __all__ = ["DaskEMGLM"]
 
@@ -54,16 +53,19 @@ def _scale_sums(rows, family, ybar):
     return FamilyAdapter(family, rows.y, rows.trials).scale_sums(np.full(rows.n, ybar), rows.w)
 
 
-class _SampleModel(EMGLM):
-    """The model on the sample of units the starts are screened on; its dispersion floor is
-    the whole data's (so the sample's mixtures are those of the full fit)."""
+def _sample_class(base):
+    """``base`` (EMGLM or a subclass) on the sample of units the starts are screened on,
+    with the whole data's dispersion floor (so the sample's mixtures are the full fit's)."""
 
-    def __init__(self, *args, floor=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._var_floor_value = floor
+    class SampleModel(base):
+        def __init__(self, *args, floor=None, **kwargs):
+            super().__init__(*args, **kwargs)
+            self._var_floor_value = floor
 
-    def dispersion_floor(self):
-        return self._var_floor_value or None
+        def dispersion_floor(self):
+            return self._var_floor_value or None
+
+    return SampleModel
 
 
 def _sample_model(rows, spec, floor):
@@ -76,10 +78,11 @@ def _sample_model(rows, spec, floor):
              "concomitant": spec["concomitant_names"]}
     with warnings.catch_warnings():  # the whole data were checked; a sample may look odd
         warnings.simplefilter("ignore")
-        model = _SampleModel(endog, rows.X, spec["k"], family=spec["family"], offset=rows.offset,
+        model = _sample_class(spec["model_class"])(endog, rows.X, spec["k"], family=spec["family"], offset=rows.offset,
                              weights=rows.w, mixing=spec["mixing"], fixed=rows.U, concomitant=Z,
                              groups=rows.groups, point_mass=spec["point_mass"], scale=spec["scale"],
-                             names=names, formula=spec["formula"], design=spec["design"], floor=floor)
+                                                   names=names, formula=spec["formula"],
+                                                   design=spec["design"], floor=floor)
     return model
 
 
@@ -120,12 +123,14 @@ class DaskEMGLM:
     @classmethod
     def from_formula(cls, formula, data, k, family=None, offset=None, exposure=None, weights=None,
                      mixing="estimate", missing="drop", concomitant=None, groups=None, fixed=None,
-                     point_mass=None, scale="component", eval_env=0, client=None, **kwargs):
+                     point_mass=None, scale="component", eval_env=0, client=None, model_class=None,
+                     **kwargs):
         """Build the model of a formula on a dask DataFrame (see :meth:`EMGLM.from_formula`).
 
         ``offset``, ``exposure``, ``weights`` and ``groups`` are column names or dask Series
         partitioned like ``data``; every group must sit whole in one partition. ``client``
-        is the ``distributed.Client`` to use (default: the active one).
+        is the ``distributed.Client`` to use (default: the active one). ``model_class`` is
+        the in-memory model class the results describe (default :class:`emglm.EMGLM`).
 
         Examples
         --------
@@ -145,6 +150,8 @@ class DaskEMGLM:
 
         if kwargs:
             raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(kwargs))}")
+        if model_class is None:
+            from emglm import EMGLM as model_class  # the package's public model
         check_k(k)
         family = sm.families.Gaussian() if family is None else family
         if not isinstance(family, smf.Family):
@@ -169,7 +176,7 @@ class DaskEMGLM:
                                      groups=groups, fixed=fixed, client=client, eval_env=env)
         name = " + ".join(rows.endog_names) if len(rows.endog_names) > 1 else rows.endog_names[0]
         rows.client.gather(rows.map(_check_partition, family, name))
-        spec = dict(formula=formula, family=family, k=int(k), mixing=mixing, scale=scale,
+        spec = dict(model_class=model_class, formula=formula, family=family, k=int(k), mixing=mixing, scale=scale,
                     point_mass=None if point_mass is None else float(point_mass),
                     design=rows.design, endog_names=list(rows.endog_names), exog_names=list(rows.exog_names),
                     fixed_names=None if rows.fixed_names is None else list(rows.fixed_names),

@@ -114,7 +114,7 @@ class DaskEMGLMResults(DataFreeResults):
     ...     res = EMGLM.from_formula("y ~ x", dd.from_pandas(df, npartitions=2), k=2).fit()
     ...     post = res.posterior.compute()
     >>> post.shape, np.round(res.params.to_numpy(), 1).tolist()
-    ((400, 2), [[-2.0, 1.0], [-1.0, 2.0]])
+    ((400, 2), [[-2.1, 1.0], [-1.0, 2.0]])
     """
 
     @classmethod

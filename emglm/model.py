@@ -193,7 +193,7 @@ class EMGLM:
                                           weights=weights, mixing=mixing, missing=missing,
                                           concomitant=concomitant, groups=groups, fixed=fixed,
                                           point_mass=point_mass, scale=scale,
-                                          eval_env=resolve_eval_env(eval_env), **kwargs)
+                                          eval_env=resolve_eval_env(eval_env), model_class=cls, **kwargs)
         return build_from_formula(cls, formula, data, k, family=family, offset=offset,
                                   exposure=exposure, weights=weights, mixing=mixing,
                                   missing=missing, concomitant=concomitant, groups=groups,
