@@ -40,11 +40,66 @@ def _check_partition(rows, family, name):
 
 
 def _summary(rows, family):
-    """Column summary of the joint design, its Gram matrix, and ``(sum w y, sum w)``."""
+    """Column summary of the joint design, its co-moment matrix ``(D - mean)'(D - mean)``,
+    and ``(sum w y, sum w)``."""
     from .mixture.glm import column_summary
 
     D = rows.D
-    return column_summary(D), D.T @ D, float(rows.w @ rows.y), float(rows.w.sum())
+    summ = column_summary(D)
+    Dc = D - summ[3]
+    return summ, Dc.T @ Dc, float(rows.w @ rows.y), float(rows.w.sum())
+
+
+def _combine(a, b):
+    """Two partitions' :func:`_summary` together (co-moments by Chan's update: exact for
+    columns far from zero, where ``D'D`` would lose the dependence among them)."""
+    from .mixture.glm import combine_summaries
+
+    (sa, Ca, ya, wa), (sb, Cb, yb, wb) = a, b
+    na, nb = sa[0], sb[0]
+    if na == 0 or nb == 0:
+        C = Ca if nb == 0 else Cb
+    else:
+        d = sb[3] - sa[3]
+        C = Ca + Cb + np.outer(d, d) * (na * nb / (na + nb))
+    return combine_summaries(sa, sb), C, ya + yb, wa + wb
+
+
+def collinear_from_comoments(n, lo, hi, mean, C, names):
+    """Columns that are exact linear combinations of the others, from the design's column
+    summary and co-moment matrix (:func:`emglm.data.collinear_columns` on a square root of the
+    correlation structure; exact dependences show as correlations within about 1e-12 of one).
+
+    Examples
+    --------
+    >>> x = np.arange(6.0)
+    >>> D = np.column_stack([np.ones(6), x, 2 * x + 1])
+    >>> m = D.mean(axis=0)
+    >>> collinear_from_comoments(6, D.min(0), D.max(0), m, (D - m).T @ (D - m), ["Intercept", "x", "z"])
+    [('z', ['Intercept', 'x'])]
+    """
+    from .data import collinear_columns
+
+    const = hi == lo
+    nonzero_const = [i for i in np.flatnonzero(const) if hi[i] != 0]
+    found = []
+    if len(nonzero_const) > 1:  # several constant columns: all but the first repeat it
+        found += [(names[i], [names[nonzero_const[0]]]) for i in nonzero_const[1:]]
+    found += [(names[i], []) for i in np.flatnonzero(const) if hi[i] == 0]  # a column of zeros
+    var = np.flatnonzero(~const)
+    if var.size == 0:
+        return found
+    if nonzero_const:  # with a constant column, dependences among the centred columns
+        S = C[np.ix_(var, var)]
+    else:
+        S = (C + n * np.outer(mean, mean))[np.ix_(var, var)]
+    nrm = np.sqrt(np.diag(S))
+    vals, vecs = np.linalg.eigh(S / np.outer(nrm, nrm))
+    R = np.sqrt(np.maximum(vals, 0.0))[:, None] * vecs.T  # R'R: the same dependences
+    extra = [names[nonzero_const[0]]] if nonzero_const else []
+    for nm, deps in collinear_columns(R, [names[i] for i in var], rtol=1e-6):
+        found.append((nm, extra + deps))
+    return found
 
 
 def _scale_sums(rows, family, ybar):
@@ -187,24 +242,20 @@ class DaskEMGLM:
 
     def _learn_constants(self):
         """One pass: the design's standardisation, a collinearity check, the dispersion floor."""
-        from .data import collinear_columns
         from .degenerate import floor_from_scale
-        from .mixture.glm import combine_summaries, standardisation_from_summary
+        from .mixture.glm import standardisation_from_summary
         from .families import FamilyAdapter
         from .warnings import CollinearityWarning
 
         rows, fam = self.rows, self.family
         parts = rows.client.gather(rows.map(_summary, fam))
-        summ = parts[0][0]
-        for s in parts[1:]:
-            summ = combine_summaries(summ, s[0])
-        gram = sum(s[1] for s in parts)
-        swy, sw = sum(s[2] for s in parts), sum(s[3] for s in parts)
+        total = parts[0]
+        for part in parts[1:]:
+            total = _combine(total, part)
+        summ, C, swy, sw = total
         self.standardisation = standardisation_from_summary(summ, len(rows.exog_names))
-        vals, vecs = np.linalg.eigh(gram)
-        R = np.sqrt(np.maximum(vals, 0.0))[:, None] * vecs.T  # R'R = D'D: same dependencies as D
         names = list(rows.exog_names) + list(rows.fixed_names or [])
-        found = collinear_columns(R, names)
+        found = collinear_from_comoments(summ[0], summ[1], summ[2], summ[3], C, names)
         if found:
             what = "; ".join(f"{nm} is a linear combination of {', '.join(deps) or 'the others'}"
                              for nm, deps in found)

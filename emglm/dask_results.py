@@ -94,6 +94,10 @@ def _row_frame(mix, record, theta, what, names, k):
 
 
 def _predict_partition(part, res, which, offset, exposure):
+    from .dask_formula import check_levels
+
+    if res.model.design is not None:
+        check_levels(res.model.design, part)  # names the column of a level never learned
     return pd.Series(np.asarray(res.predict(part, which=which, offset=offset, exposure=exposure)),
                      index=part.index, name="predicted")
 

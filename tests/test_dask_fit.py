@@ -89,6 +89,10 @@ def test_poisson_exposure_and_categorical(client):
     np.testing.assert_allclose(res.predict(df.head(20), exposure=df.e.head(20)),
                                loc.predict(df.head(20), exposure=df.e.head(20)), rtol=1e-6)
     assert "Poisson" in str(res.summary())
+    # a level the fit never saw: the error names the column
+    new = dd.from_pandas(df.head(40).assign(g="d"), npartitions=2)
+    with pytest.raises(ValueError, match="column 'g'"):
+        res.predict(new, exposure="e").compute()
 
 
 def test_gaussian(client):
@@ -193,3 +197,27 @@ def test_dask_model_is_what_from_formula_returns(client):
     res = m.fit()
     loc = sm.OLS(df.y, sm.add_constant(df.x)).fit()
     np.testing.assert_allclose(res.params.to_numpy()[:, 0], loc.params.to_numpy(), rtol=1e-8)
+
+
+def test_far_from_zero_covariate_and_collinear_columns(client):
+    from emglm.warnings import CollinearityWarning
+
+    df, rng = frame(seed=10)
+    df["t"] = df.x + 1.7e9  # a timestamp-like covariate: its slope must survive
+    df["y"] = rng.poisson(np.exp(np.where(df.cls, 0.2 + 0.6 * df.x, 1.6 - 0.3 * df.x)))
+    kw = dict(k=2, family=sm.families.Poisson())
+    res = EMGLM.from_formula("y ~ t", dd.from_pandas(df, npartitions=3), **kw).fit(tol=TOL)
+    loc = EMGLM.from_formula("y ~ t", df, **kw).fit(tol=TOL)
+    assert abs(res.llf - loc.llf) <= 1e-7 * abs(loc.llf)
+    # the slopes to 1e-5; the intercepts (extrapolated to t = 0, about 1e9) to 1e-6 relative
+    np.testing.assert_allclose(res.params.loc["t"], loc.params.loc["t"], atol=1e-5)
+    np.testing.assert_allclose(res.params.loc["Intercept"], loc.params.loc["Intercept"], rtol=1e-6)
+    np.testing.assert_allclose(res.bse.loc["t"], loc.bse.loc["t"], rtol=1e-4)
+    assert res.params.loc["t"].abs().min() > 0.2
+    df["z"] = 2 * df.x + 1
+    with pytest.warns(CollinearityWarning, match="z is a linear combination of Intercept, x"):
+        EMGLM.from_formula("y ~ x + z", dd.from_pandas(df, npartitions=3), k=2, family=sm.families.Poisson())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CollinearityWarning)  # none for independent columns
+        EMGLM.from_formula("y ~ x + t", dd.from_pandas(df.assign(t=df.z * 0 + rng.normal(size=len(df)) + 1e6),
+                                                   npartitions=3), k=2, family=sm.families.Poisson())
