@@ -240,6 +240,23 @@ class DaskEMGLMResults(DataFreeResults):
                 meta=pd.Series(dtype=float, name="predicted"))
         return super().predict(exog, which, offset, exposure, **kwargs)
 
+    # averages over the training rows that are not sums the fit keeps
+    def _in_memory_only(self, name):
+        raise NotImplementedError(f"{name} is not available for a fit on a dask DataFrame; fit a pandas sample "
+                                  "in memory for it, or use predict/get_prediction on rows you choose")
+
+    def get_margeff(self, *args, **kwargs):
+        self._in_memory_only("get_margeff")
+
+    def class_means(self, *args, **kwargs):
+        self._in_memory_only("class_means")
+
+    def class_probabilities(self, *args, **kwargs):
+        self._in_memory_only("class_probabilities")
+
+    def resid_quantile(self, random_state=None):
+        self._in_memory_only("resid_quantile")
+
     def without_cluster(self):
         """The same results with no handles on the cluster (what is shipped to workers)."""
         out = object.__new__(DataFreeResults)

@@ -89,6 +89,10 @@ def test_poisson_exposure_and_categorical(client):
     np.testing.assert_allclose(res.predict(df.head(20), exposure=df.e.head(20)),
                                loc.predict(df.head(20), exposure=df.e.head(20)), rtol=1e-6)
     assert "Poisson" in str(res.summary())
+    np.testing.assert_allclose(res.conf_int().to_numpy(), loc.conf_int().to_numpy(), atol=1e-4)
+    assert abs(res.t_test("comp1:x = comp2:x").pvalue - loc.t_test("comp1:x = comp2:x").pvalue) < 1e-6
+    with pytest.raises(NotImplementedError, match="dask"):
+        res.get_margeff()
     # a level the fit never saw: the error names the column
     new = dd.from_pandas(df.head(40).assign(g="d"), npartitions=2)
     with pytest.raises(ValueError, match="column 'g'"):
