@@ -230,7 +230,11 @@ class EMGLM:
 
         D = self.exog if self.fixed_exog is None else np.hstack([self.exog, self.fixed_exog])
         names = list(self.exog_names) + list(self.fixed_names)
-        found = collinear_columns(D, names)
+        if getattr(self, "component_terms", None) is not None:  # each formula's own columns
+            found = list(dict.fromkeys((nm, tuple(deps)) for terms in self.component_terms for nm, deps in
+                                       collinear_columns(D[:, [names.index(t) for t in terms]], list(terms))))
+        else:
+            found = collinear_columns(D, names)
         if found:
             what = "; ".join(f"{nm} is a linear combination of {', '.join(deps) or 'the others'}"
                              for nm, deps in found)

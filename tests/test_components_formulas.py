@@ -315,3 +315,19 @@ def test_delta_method_predictions_refused_clearly(hybrid):
     for f in (res.get_margeff, res.class_means, res.class_probabilities, res.get_prediction):
         with pytest.raises(NotImplementedError, match="one GLM family and design"):
             f()
+
+
+def test_collinearity_is_checked_within_each_formula():
+    from emglm.warnings import CollinearityWarning
+
+    rng = np.random.default_rng(7)
+    df = pd.DataFrame({"g": rng.choice(["a", "b"], 300), "x": rng.normal(size=300), "y": rng.normal(size=300)})
+    df["x2"] = 2 * df.x
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CollinearityWarning)
+        # the union of these two codings is collinear, each formula's own columns are not
+        EMGLM.from_formula(["y ~ C(g)", "y ~ C(g) - 1"], df)
+    with pytest.warns(CollinearityWarning, match="x2 is a linear combination of x"):
+        EMGLM.from_formula(["y ~ x + x2", "y ~ 1"], df)

@@ -92,9 +92,8 @@ class TruncatedCountComponent(LinearScaleComponent):
     def _pmf_terms(self, eta, la):
         """Log-pmf and derivatives at each count ``0..t`` (for the tail's derivatives)."""
         for j in range(int(self.t) + 1):
-            jj = np.full_like(eta, float(j))
-            if self.nb:
-                yield _nb_logpmf_score(jj, eta, la)
+            if self.nb:  # (a scalar count: its gamma functions once, not once per row)
+                yield _nb_logpmf_score(float(j), eta, la)
             else:
                 mu = np.exp(eta)
                 yield j * eta - mu - special.gammaln(j + 1.0), j - mu, None
@@ -140,7 +139,7 @@ class TruncatedCountComponent(LinearScaleComponent):
             G += rj[:, None] * d
             D2 += rj[:, None, None] * (d[:, :, None] * d[:, None, :])
             if self.nb:
-                h = _nb_logpmf_second(np.full_like(eta, float(j)), eta, la)
+                h = _nb_logpmf_second(float(j), eta, la)
                 D2[:, 0, 0] += rj * h[0]
                 D2[:, 0, 1] += rj * h[1]
                 D2[:, 1, 0] += rj * h[1]
