@@ -331,3 +331,30 @@ def test_collinearity_is_checked_within_each_formula():
         EMGLM.from_formula(["y ~ C(g)", "y ~ C(g) - 1"], df)
     with pytest.warns(CollinearityWarning, match="x2 is a linear combination of x"):
         EMGLM.from_formula(["y ~ x + x2", "y ~ 1"], df)
+
+
+def test_shared_term_among_two_of_three_components_reaches_direct_maximum():
+    rng = np.random.default_rng(8)
+    n = 2400
+    x, w = rng.normal(size=n), rng.normal(size=n)
+    c = rng.choice(3, size=n, p=[0.4, 0.35, 0.25])
+    y = np.select([c == 0, c == 1], [2.0 + 1.5 * x + 0.8 * w, -2.0 + 0.8 * w], 6.0) + rng.normal(0, 0.5, n)
+    df = pd.DataFrame({"y": y, "x": x, "w": w})
+
+    def negll(v):  # w's coefficient v[3] in the first two classes only
+        return -np.sum(_mix([_norm(y, v[0] + v[1] * x + v[3] * w, v[5]), _norm(y, v[2] + v[3] * w, v[6]),
+                             _norm(y, v[4], v[7])], [v[8], v[9]]))
+
+    v0 = np.r_[2.0, 1.5, -2.0, 0.8, 6.0, np.log(0.25), np.log(0.25), np.log(0.25), np.log(0.35 / 0.4), np.log(0.25 / 0.4)]
+    v, llf = _maximise(negll, v0)
+    res = EMGLM.from_formula(["y ~ x + w", "y ~ w", "y ~ 1"], df, fixed="~ w").fit(tol=1e-12)
+    assert res.llf == pytest.approx(llf, rel=1e-6)
+    b, p = res.params, res.proportions.to_numpy()
+    assert np.isnan(b.loc["w", "comp3"]) and b.loc["w", "comp1"] == b.loc["w", "comp2"]
+    est = np.r_[b.loc[["Intercept", "x"], "comp1"], b.loc["Intercept", "comp2"], b.loc["w", "comp1"],
+                b.loc["Intercept", "comp3"], np.log(res.scale.to_numpy()), np.log(p[1:] / p[0])]
+    np.testing.assert_allclose(est, v, atol=1e-4)
+    se = _se(negll, v)
+    np.testing.assert_allclose(res.bse.loc["w", ["comp1", "comp2"]].to_numpy(), [se[3], se[3]], rtol=2e-3)
+    assert np.isnan(res.bse.loc["w", "comp3"])
+    assert "Shared terms (w: comp1, comp2)" in res.summary().as_text()
