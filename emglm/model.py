@@ -108,6 +108,11 @@ class EMGLM:
                 extra = family.extra_data()
         elif is_family_list(family):
             extra = family_list_extra(family) if extra is None else extra
+            from .percomponent import prepare_family_list_endog
+
+            endog, family = prepare_family_list_endog(family, endog, None if self.design is None else self.design.endog)
+            if isinstance(endog, pd.Series) and names.get("endog") and len(names["endog"]) > 1:
+                names = dict(names, endog=[str(endog.name)])
         elif self.design is not None:
             from .data import check_numeric_response
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["is_family_list", "check_family_list", "family_list_name", "family_list_extra",
+__all__ = ["is_family_list", "check_family_list", "prepare_family_list_endog", "family_list_name", "family_list_extra",
            "check_family_list_data", "make_components", "make_design_components", "fit_all_assignments"]
 
 
@@ -47,6 +47,25 @@ def check_family_list(families, k, fixed=None):
     if fixed is not None:
         raise ValueError("fixed: shared terms need components of one family; pass one family, not a list")
     return tuple(check_family(f) for f in families)
+
+
+def prepare_family_list_endog(families, endog, endog_info=None):
+    """``(response, families)`` after each component family's preparation of the response
+    (a categorical response becomes codes; the families come back knowing its levels).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from emglm.components import OrderedLogit
+    >>> y, fams = prepare_family_list_endog([OrderedLogit(), OrderedLogit()], np.array([0.0, 2.0, 1.0]))
+    >>> fams[1].levels
+    ['0', '1', '2']
+    """
+    from .families import is_component_family
+
+    prepared = [f.prepare_endog(endog, endog_info) if is_component_family(f) else (endog, f) for f in families]
+    changed = [e for e, _ in prepared if e is not endog]
+    return (changed[0] if changed else endog), tuple(f for _, f in prepared)
 
 
 def family_list_name(families):

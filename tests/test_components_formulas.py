@@ -358,3 +358,35 @@ def test_shared_term_among_two_of_three_components_reaches_direct_maximum():
     np.testing.assert_allclose(res.bse.loc["w", ["comp1", "comp2"]].to_numpy(), [se[3], se[3]], rtol=2e-3)
     assert np.isnan(res.bse.loc["w", "comp3"])
     assert "Shared terms (w: comp1, comp2)" in res.summary().as_text()
+
+
+def test_ordinal_formulas_with_a_categorical_response_reach_direct_maximum():
+    from emglm.components import OrderedLogit
+
+    rng = np.random.default_rng(9)
+    n = 2000
+    x = rng.uniform(-1.5, 1.5, n)
+    z = rng.random(n) < 0.55
+    lat = np.where(z, 2.0 * x, 0.0) + rng.logistic(size=n)
+    codes = np.where(z, np.digitize(lat, [-1.0, 0.5, 1.5]), np.digitize(lat, [-2.0, -1.5, 2.5]))
+    levels = ["low", "mid", "high", "top"]
+    df = pd.DataFrame({"r": pd.Categorical.from_codes(codes, levels, ordered=True), "x": x})
+
+    def cuts(v):
+        return np.r_[v[0], v[0] + np.cumsum(np.exp(v[1:]))]
+
+    def ologit(eta, c):
+        F = np.column_stack([np.zeros(n), special.expit(c[None, :] - eta[:, None]), np.ones(n)])
+        return np.log(F[np.arange(n), codes + 1] - F[np.arange(n), codes])
+
+    def negll(v):
+        return -np.sum(_mix([ologit(v[0] * x, cuts(v[1:4])), ologit(np.zeros(n), cuts(v[4:7]))], [v[7]]))
+
+    v, llf = _maximise(negll, np.r_[2.0, -1.0, np.log(1.5), 0.0, -2.0, np.log(0.5), np.log(4.0), np.log(0.45 / 0.55)])
+    res = EMGLM.from_formula(["r ~ x", "r ~ 1"], df, family=OrderedLogit()).fit(tol=1e-12)
+    assert res.llf == pytest.approx(llf, rel=1e-6)
+    b, p = res.params, res.proportions.to_numpy()
+    est = np.r_[b.loc[["x", "cut1", "log_dcut2", "log_dcut3"], "comp1"],
+                b.loc[["cut1", "log_dcut2", "log_dcut3"], "comp2"], np.log(p[1] / p[0])]
+    np.testing.assert_allclose(est, v, atol=1e-4)
+    assert np.isnan(b.loc["x", "comp2"])
