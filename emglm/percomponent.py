@@ -5,8 +5,9 @@ Each entry is a statsmodels family (a GLM component of one class) or a
 components keep the order given (component j is family j): they are different models, so
 there is nothing to sort them by. The response must suit every family; the extra per-row
 data the families ask for (a censoring status...) are gathered under their names.
-Shared terms (``fixed=``) and the removal of small components (``min_proportion``) need
-components of one kind and are refused.
+With a list of families and one formula, shared terms (``fixed=``) are refused (a
+formula per component says which components share a term: :mod:`emglm.formula_list`);
+the removal of small components (``min_proportion``) is refused in both cases.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ def check_family_list(families, k, fixed=None):
     if len(families) != k:
         raise ValueError(f"family: a list of families needs one per component; got {len(families)} for k={k}")
     if fixed is not None:
-        raise ValueError("fixed: shared terms need components of one family; pass one family, not a list")
+        raise ValueError("fixed: with a family per component, give a formula per component (from_formula with "
+                         "a list of formulas): a shared term is shared by the components whose formulas contain it")
     return tuple(check_family(f) for f in families)
 
 
