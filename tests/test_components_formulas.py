@@ -390,3 +390,10 @@ def test_ordinal_formulas_with_a_categorical_response_reach_direct_maximum():
                 b.loc[["cut1", "log_dcut2", "log_dcut3"], "comp2"], np.log(p[1] / p[0])]
     np.testing.assert_allclose(est, v, atol=1e-4)
     assert np.isnan(b.loc["x", "comp2"])
+
+
+def test_formula_per_component_on_dask_refused_clearly():
+    dd = pytest.importorskip("dask.dataframe")
+    df = _gauss_data(n=40)
+    with pytest.raises(TypeError, match="a formula per component fits in memory"):
+        EMGLM.from_formula(["y ~ x", "y ~ 1"], dd.from_pandas(df, npartitions=2), k=2)
