@@ -7,7 +7,8 @@ Writes a Poisson k=3, p=5 problem (``_problems.poisson3``) as Parquet, then meas
   is at most 1.5 times the in-memory map on the same two cores);
 * 1 -> 2 workers: the per-iteration time with one worker process over the time with two;
 * the client's peak memory during model building and the fit, over the size of the
-  design matrix (goal: below 5%);
+  design matrix (goal: below 5%); scheduler and workers run in processes of their own, as
+  on a real cluster;
 * optionally (``--spill``) one run whose workers' memory limit is below the data they hold,
   so that dask spills partitions to disk between passes.
 
@@ -20,7 +21,6 @@ Each figure is printed as measured in this run. Run from the repository root::
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import resource
 import sys
@@ -69,6 +69,43 @@ class PeakRSS:
         return self.peak - self.base
 
 
+class SubprocessCluster:
+    """A scheduler and workers in processes of their own (as on a real cluster), so that the
+    client process holds nothing but the client: its memory is then what the fit costs it
+    (a LocalCluster runs the scheduler, with its task logs, inside the client process)."""
+
+    def __init__(self, n_workers, memory_limit="auto"):
+        self.n_workers, self.memory_limit = n_workers, memory_limit
+
+    def __enter__(self):
+        import json
+        import subprocess
+
+        self.tmp = tempfile.TemporaryDirectory()
+        sched = os.path.join(self.tmp.name, "scheduler.json")
+        quiet = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.procs = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--port", "0",
+                                        "--no-dashboard", "--scheduler-file", sched], **quiet)]
+        while not os.path.exists(sched):
+            time.sleep(0.1)
+        time.sleep(0.5)
+        for _ in range(self.n_workers):
+            self.procs.append(subprocess.Popen(
+                [sys.executable, "-m", "distributed.cli.dask_worker", "--scheduler-file", sched, "--nthreads", "1",
+                 "--memory-limit", str(self.memory_limit), "--no-dashboard",
+                 "--local-directory", self.tmp.name], **quiet))
+        with open(sched) as fh:
+            self.address = json.load(fh)["address"]
+        return self
+
+    def __exit__(self, *exc):
+        for p in self.procs[::-1]:
+            p.terminate()
+        for p in self.procs:
+            p.wait(timeout=60)
+        self.tmp.cleanup()
+
+
 def write_parquet(n, folder, npartitions):
     _, fam, X, y, z, k = poisson3(n, seed=1)
     df = pd.DataFrame(X[:, 1:], columns=[f"x{i}" for i in range(1, X.shape[1])])
@@ -94,19 +131,19 @@ def per_iteration(fixed_point, theta, clear=None):
 
 
 def dask_run(folder, formula, n_workers, reps, memory_limit="auto", local=None):
-    """Build and fit on a LocalCluster, then time the EM map over the partitions ``reps``
+    """Build and fit on a cluster of ``n_workers`` processes, then time the EM map over the partitions ``reps``
     times; with ``local`` (in-memory mixtures by n_jobs), each repetition also times their
     EM map right after, so both see the same load on the machine."""
     import dask.dataframe as dd
     import statsmodels.api as sm
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     from emglm import EMGLM
     from emglm.dask_em import PartitionedMixture
     from emglm.dask_model import build_template
 
-    with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                      memory_limit=memory_limit, silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+    with SubprocessCluster(n_workers, memory_limit) as cluster, Client(cluster.address) as client:
+        client.wait_for_workers(n_workers)
         base_rss = max(client.run(_worker_rss).values())
         dd.read_parquet(folder).head(10)  # the readers' imports are not the fit's memory
         with PeakRSS() as mem:
