@@ -141,6 +141,19 @@ def resolve_eval_env(eval_env, depth=0):
     return patsy.EvalEnvironment.capture(int(eval_env) + 2 + depth)
 
 
+def _dmatrices(formula, data, na, na_drop, eval_env, one_sided=False):
+    """patsy's design frames of ``formula``: stacked directly for plain numeric columns
+    (:mod:`emglm.formula_fast`, the same matrices), built by patsy otherwise."""
+    from .formula_fast import numeric_dmatrices
+
+    fast = numeric_dmatrices(formula, data, eval_env, na_drop=na_drop, one_sided=one_sided)
+    if fast is not None:
+        return fast
+    if one_sided:
+        return patsy.dmatrix(formula, data, NA_action=na, return_type="dataframe", eval_env=eval_env)
+    return patsy.dmatrices(formula, data, NA_action=na, return_type="dataframe", eval_env=eval_env)
+
+
 def build_from_formula(cls, formula, data, k, family=None, offset=None, exposure=None, weights=None,
                        mixing="estimate", missing="drop", concomitant=None, groups=None, fixed=None,
                        point_mass=None, scale="component", eval_env=0, **kwargs):
@@ -173,14 +186,14 @@ def build_from_formula(cls, formula, data, k, family=None, offset=None, exposure
 
     check_formula_missing(data, [formula, fixed, concomitant], missing)  # ValueError naming the column
 
-    y, X = patsy.dmatrices(formula, data, NA_action=na, return_type="dataframe", eval_env=eval_env)
+    na_drop = missing == "drop"
+    y, X = _dmatrices(formula, data, na, na_drop, eval_env)
     y_info, x_info = y.design_info, X.design_info
     pieces = [y.index]
     U = Z = None
     fixed_info = fixed_cols = conc_info = None
     if fixed is not None:
-        U = patsy.dmatrix(_one_sided("fixed", fixed), data, NA_action=na, return_type="dataframe",
-                          eval_env=eval_env)
+        U = _dmatrices(_one_sided("fixed", fixed), data, na, na_drop, eval_env, one_sided=True)
         fixed_info = U.design_info
         fixed_cols = [i for i, c in enumerate(U.columns) if c != "Intercept"]
         U = U.iloc[:, fixed_cols]
@@ -191,8 +204,7 @@ def build_from_formula(cls, formula, data, k, family=None, offset=None, exposure
             raise ValueError("fixed: the formula has no terms besides the intercept")
         pieces.append(U.index)
     if concomitant is not None:
-        Z = patsy.dmatrix(_one_sided("concomitant", concomitant), data, NA_action=na,
-                          return_type="dataframe", eval_env=eval_env)
+        Z = _dmatrices(_one_sided("concomitant", concomitant), data, na, na_drop, eval_env, one_sided=True)
         conc_info = Z.design_info
         pieces.append(Z.index)
     extra = {name: _column_or_array(name, v, data, user_index) for name, v in
