@@ -192,7 +192,20 @@ class FamilyAdapter:
         # Gaussian with identity link: the weighted least-squares step maximises the
         # component's weighted log-likelihood exactly, so no step-halving check is needed
         self.exact_wls = isinstance(family, smf.Gaussian) and type(self.link) is sml.Identity
-        self.const = self._constant()
+
+    @property
+    def const(self):
+        """The y-only part of the log-density (an (n,) array or None), computed when first
+        needed: the checks before a fit never need it, and a mixture takes it from its rows."""
+        try:
+            return self._const_value
+        except AttributeError:
+            self._const_value = self._constant()
+            return self._const_value
+
+    def use_constant(self, const):
+        """Take the y-only constant computed elsewhere for the same response and family."""
+        self._const_value = const
 
     # ----------------------------------------------------------------- log-density
     def _constant(self):

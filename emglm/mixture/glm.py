@@ -33,6 +33,11 @@ BOUNDARY_EPS = 1e-8
 COINCIDE_TOL = 1e-3
 
 
+def _column_summary(D):
+    """Minimum, maximum, mean, standard deviation and root mean square of each column."""
+    return D.min(axis=0), D.max(axis=0), D.mean(axis=0), D.std(axis=0), np.sqrt(np.mean(D * D, axis=0))
+
+
 class GLMComponent(Component):
     """k classes of one statsmodels GLM family (with its link) on a shared design.
 
@@ -61,6 +66,8 @@ class GLMComponent(Component):
 
     def __init__(self, family, rows, k, scale="component", var_floor=None, standardisation=None):
         self.fam = FamilyAdapter(family, rows.y, rows.trials)
+        fam = self.fam
+        fam.use_constant(rows.memo(("glm constant", type(family)), lambda: fam.const))
         self.family = family
         self.k = self.n_classes = int(k)
         self.p, self.q = rows.p, rows.q
@@ -89,17 +96,16 @@ class GLMComponent(Component):
         if D.shape[0] == 0:
             self._center = self._scale = None
             return
-        lo, hi = D.min(axis=0), D.max(axis=0)
+        # the same for every mixture on these rows (every start, the one-component fit)
+        lo, hi, mean, sd, rms = rows.memo("design summary", lambda: _column_summary(D))
         if self.fam.exact_wls:  # only the unchecked exact step needs to know
-            self._rank_deficient = rank_deficient(D)
+            self._rank_deficient = rows.memo("rank deficient", lambda: rank_deficient(D))
         const = hi == lo
         Xconst = np.flatnonzero(const[: self.p] & (hi[: self.p] != 0))
         self._int_col = int(Xconst[0]) if Xconst.size else None
         self._int_value = float(hi[self._int_col]) if self._int_col is not None else 1.0
-        mean = D.mean(axis=0)
-        sd = D.std(axis=0)
         center = np.where(const | (self._int_col is None), 0.0, mean)
-        spread = sd if self._int_col is not None else np.sqrt(np.mean(D * D, axis=0))
+        spread = sd if self._int_col is not None else rms
         scale = np.where(const | ~(spread > 0), 1.0, spread)
         # only designs that need it pay for it (a standardised copy of each block in every
         # Gram pass): a column far from zero relative to its spread, or in units far from 1
