@@ -21,8 +21,9 @@ import statsmodels.genmod.families as smf
 
 from ..families import FamilyAdapter
 from ..linalg import grams_blocked, rank_deficient, solve_psd
-from .component import Component, Evaluation, wq_block
+from .component import Component, wq_block
 from .glm_dist import cdf, dlogf_deta, dlogf_dlogscale, second_derivatives
+from .glm_passes import GLMEvaluation, means_pass
 from .rows import ordered_sum
 
 __all__ = ["GLMComponent"]
@@ -230,14 +231,11 @@ class GLMComponent(Component):
         """
         beta, delta, scale = self.unpack(params)
         key, skey = self._key(params), scale.tobytes()
-        E = M = L = None
-        if reuse is not None and reuse.key == key:
-            E, M = reuse.E, reuse.M
-            if reuse.logpdf is not None and reuse.scale_key == skey:
-                L = reuse.logpdf
-        if L is None:
-            E, M, L, _ = self._sweep(rows, beta, delta, scale, E=E, M=M)
-        return Evaluation(L, key, E=E, M=M, scale_key=skey)
+        if isinstance(reuse, GLMEvaluation) and reuse.key == key:
+            return reuse if reuse.scale_key == skey else reuse.with_scale(scale, skey)
+        # only the means are kept whole (emglm.mixture.glm_passes)
+        M = means_pass(self, rows, beta, delta)[0]
+        return GLMEvaluation(self, rows, beta, delta, scale, key, skey, M)
 
     # ------------------------------------------------------------------ M-step as sums
     # The M-step is written as sums over rows, so that a backend holding the rows in
@@ -248,12 +246,14 @@ class GLMComponent(Component):
 
     def gram_sums(self, rows, E, M, Wt):
         """Per class weighted Gram matrices ``D' W D`` and right-hand sides ``D' W z`` of the
-        IRLS step from (k, n) predictors ``E``, means ``M`` and M-step weights ``Wt``."""
+        IRLS step from (k, n) predictors ``E`` (or a function of a block ``(s, e)`` giving
+        them), means ``M`` and M-step weights ``Wt``."""
         fam, off = self.fam, rows.offset
+        eta = E if callable(E) else (lambda s, e: E[:, s:e])
 
         def terms(s, e):
             # IRLS weights of one block, made where the Gram product reads them
-            wj, uj = fam.irls_terms(E[:, s:e], M[:, s:e], off[s:e] if rows.has_offset else 0.0,
+            wj, uj = fam.irls_terms(eta(s, e), M[:, s:e], off[s:e] if rows.has_offset else 0.0,
                                     rows=slice(s, e))
             Wb, Ub = Wt[:, s:e] * wj, Wt[:, s:e] * uj
             if not np.isfinite(Wb.sum() + Ub.sum()):  # cheaper than isfinite(W).all(); rare
@@ -299,7 +299,8 @@ class GLMComponent(Component):
 
     def mstep_stats(self, params, weights, ev, rows):
         """Sums for the IRLS step at ``params``: ``(As, bs)`` (add them over partitions)."""
-        return self.gram_sums(rows, ev.E, ev.M, weights)
+        eta = ev.eta_block if isinstance(ev, GLMEvaluation) else ev.E
+        return self.gram_sums(rows, eta, ev.M, weights)
 
     def mstep_candidate(self, params, stats):
         """The full IRLS step from ``params`` (dispersions unchanged)."""
@@ -316,8 +317,8 @@ class GLMComponent(Component):
     def step_value(self, params, weights, rows):
         """``(sum W log f, Evaluation)`` at ``params``: the step-halving criterion (sums add)."""
         beta, delta, scale = self.unpack(params)
-        E, M, L, q = self._sweep(rows, beta, delta, scale, Wt=weights)
-        return q, Evaluation(L, self._key(params), E=E, M=M, scale_key=scale.tobytes())
+        M, q = means_pass(self, rows, beta, delta, scale, Wt=weights)
+        return q, GLMEvaluation(self, rows, beta, delta, scale, self._key(params), scale.tobytes(), M)
 
     def scale_stats(self, params, weights, ev, rows):
         """Per class ``(sum W, sum W d)`` for the dispersion update (None: no dispersion).
@@ -365,8 +366,8 @@ class GLMComponent(Component):
             # Gaussian-identity on a well-conditioned design: the weighted least-squares step
             # maximises sum W log f exactly, no check needed
             beta, delta, scale = self.unpack(cand)
-            E, M = self._sweep(rows, beta, delta)[:2]
-            new_ev = Evaluation(None, self._key(cand), E=E, M=M, scale_key=scale.tobytes())
+            M = means_pass(self, rows, beta, delta)[0]
+            new_ev = GLMEvaluation(self, rows, beta, delta, scale, self._key(cand), scale.tobytes(), M)
             return self.scale_update(cand, self.scale_stats(cand, weights, new_ev, rows)), new_ev
         # every other step is checked: on a duplicated or badly scaled design even the exact
         # weighted least-squares solve may be inaccurate, and an M-step that lowered
