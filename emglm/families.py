@@ -189,6 +189,9 @@ class FamilyAdapter:
         self._canonical_log = isinstance(family, smf.Poisson) and type(self.link) is sml.Log
         #: canonical Poisson-log or Binomial-logit link (``d log f / d eta = trials (y - mu)``)
         self.canonical = self._canonical_log or self._canonical_logit
+        #: the log-density from predictor and mean is a multiply-add (no logarithm): cheaper
+        #: to remake in a later pass than to keep whole
+        self.cheap_loglike = self._canonical_log
         # Gaussian with identity link: the weighted least-squares step maximises the
         # component's weighted log-likelihood exactly, so no step-halving check is needed
         self.exact_wls = isinstance(family, smf.Gaussian) and type(self.link) is sml.Identity

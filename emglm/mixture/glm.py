@@ -317,8 +317,12 @@ class GLMComponent(Component):
     def step_value(self, params, weights, rows):
         """``(sum W log f, Evaluation)`` at ``params``: the step-halving criterion (sums add)."""
         beta, delta, scale = self.unpack(params)
-        M, q = means_pass(self, rows, beta, delta, scale, Wt=weights)
-        return q, GLMEvaluation(self, rows, beta, delta, scale, self._key(params), scale.tobytes(), M)
+        # without a dispersion the accepted trial's log-densities are the next E-step's: kept
+        # whole unless they are cheaper to remake than to store
+        keep = not self.has_scale and not self.fam.cheap_loglike
+        M, q, L = means_pass(self, rows, beta, delta, scale, Wt=weights, keep_logpdf=keep)
+        return q, GLMEvaluation(self, rows, beta, delta, scale, self._key(params), scale.tobytes(), M,
+                                whole=None if L is None else {"L": L})
 
     def scale_stats(self, params, weights, ev, rows):
         """Per class ``(sum W, sum W d)`` for the dispersion update (None: no dispersion).

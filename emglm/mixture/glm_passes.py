@@ -32,12 +32,14 @@ def predictors_block(rows, beta, delta, s, e, out=None):
     return Eb
 
 
-def means_pass(comp, rows, beta, delta, scale=None, Wt=None):
-    """(k, n) means, and ``q = sum Wt * log f`` when ``Wt`` is given, in one pass over blocks
-    (predictors and log-densities stay in the block)."""
+def means_pass(comp, rows, beta, delta, scale=None, Wt=None, keep_logpdf=False):
+    """(k, n) means, ``q = sum Wt * log f`` when ``Wt`` is given, and the (k, n)
+    log-densities when ``keep_logpdf`` (else None), in one pass over blocks (the predictors
+    stay in the block)."""
     k, n = comp.k, rows.n
     beta = np.asarray(beta, dtype=float)
     M = np.empty((k, n))
+    L = np.empty((k, n)) if keep_logpdf else None
     fam = comp.fam
     sc = None if scale is None else np.asarray(scale, dtype=float).reshape(k, 1)
 
@@ -46,10 +48,13 @@ def means_pass(comp, rows, beta, delta, scale=None, Wt=None):
         fam.mean(Eb, out=M[:, s:e])
         if Wt is None:
             return 0.0
-        return wq_block(Wt[:, s:e], fam.loglike(Eb, M[:, s:e], sc, rows=slice(s, e)))
+        Lb = fam.loglike(Eb, M[:, s:e], sc, rows=slice(s, e))
+        if L is not None:
+            L[:, s:e] = Lb
+        return wq_block(Wt[:, s:e], Lb)
 
     parts = rows.map_blocks(block)
-    return M, (None if Wt is None else ordered_sum(parts))  # in block order: any n_jobs
+    return M, (None if Wt is None else ordered_sum(parts)), L  # in block order: any n_jobs
 
 
 class GLMEvaluation(Evaluation):
