@@ -403,9 +403,11 @@ class GLMComponent(Component):
         """
         Wt = weights
         k = self.k
-        E = np.tile(self.fam.start_eta(), (k, 1))
+        # every class starts from the same predictors: one row broadcast, not k copies
+        eta0 = self.fam.start_eta()
         with np.errstate(over="ignore", invalid="ignore"):
-            M = self.fam.mean(E)
+            M = np.broadcast_to(self.fam.mean(eta0), (k, rows.n))
+        E = np.broadcast_to(eta0, (k, rows.n))
         scale = np.ones(k)
         beta, delta = self.irls_solve(rows, E, M, Wt)
         params = self.pack(beta, delta, scale)
@@ -413,8 +415,10 @@ class GLMComponent(Component):
         nbd = self.k * self.p + self.q  # the coefficients in the flat vector
         for _ in range(maxiter):
             cand = self.mstep_candidate(params, self.mstep_stats(params, Wt, ev, rows))
+            ev = None  # (its means are not needed while the trial's are made)
             step = self._halve(params, cand, Wt, rows, q_prev)
-            if step is None:
+            if step is None:  # no ascent: stay, and remake the evaluation there (rare)
+                ev = self.step_value(params, Wt, rows)[1]
                 break
             new, q_new, ev = step
             change = np.max(np.abs(new[:nbd] - params[:nbd]))
