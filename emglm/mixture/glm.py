@@ -233,9 +233,9 @@ class GLMComponent(Component):
         key, skey = self._key(params), scale.tobytes()
         if isinstance(reuse, GLMEvaluation) and reuse.key == key:
             return reuse if reuse.scale_key == skey else reuse.with_scale(scale, skey)
-        # only the means are kept whole (emglm.mixture.glm_passes)
-        M = means_pass(self, rows, beta, delta)[0]
-        return GLMEvaluation(self, rows, beta, delta, scale, key, skey, M)
+        # the log-densities are made block by block where read (emglm.mixture.glm_passes)
+        E, M = means_pass(self, rows, beta, delta)[:2]
+        return GLMEvaluation(self, rows, beta, delta, scale, key, skey, E, M)
 
     # ------------------------------------------------------------------ M-step as sums
     # The M-step is written as sums over rows, so that a backend holding the rows in
@@ -299,8 +299,7 @@ class GLMComponent(Component):
 
     def mstep_stats(self, params, weights, ev, rows):
         """Sums for the IRLS step at ``params``: ``(As, bs)`` (add them over partitions)."""
-        eta = ev.eta_block if isinstance(ev, GLMEvaluation) else ev.E
-        return self.gram_sums(rows, eta, ev.M, weights)
+        return self.gram_sums(rows, ev.E, ev.M, weights)
 
     def mstep_candidate(self, params, stats):
         """The full IRLS step from ``params`` (dispersions unchanged)."""
@@ -320,9 +319,8 @@ class GLMComponent(Component):
         # without a dispersion the accepted trial's log-densities are the next E-step's: kept
         # whole unless they are cheaper to remake than to store
         keep = not self.has_scale and not self.fam.cheap_loglike
-        M, q, L = means_pass(self, rows, beta, delta, scale, Wt=weights, keep_logpdf=keep)
-        return q, GLMEvaluation(self, rows, beta, delta, scale, self._key(params), scale.tobytes(), M,
-                                whole=None if L is None else {"L": L})
+        E, M, q, L = means_pass(self, rows, beta, delta, scale, Wt=weights, keep_logpdf=keep)
+        return q, GLMEvaluation(self, rows, beta, delta, scale, self._key(params), scale.tobytes(), E, M, L)
 
     def scale_stats(self, params, weights, ev, rows):
         """Per class ``(sum W, sum W d)`` for the dispersion update (None: no dispersion).
@@ -365,13 +363,15 @@ class GLMComponent(Component):
         dispersion (reused by the next E-step)."""
         q_cur = q0 if q0 is not None else wq_block(weights, ev.logpdf)
         cand = self.mstep_candidate(params, self.mstep_stats(params, weights, ev, rows))
+        if isinstance(ev, GLMEvaluation):
+            ev.release()  # read: the trial's arrays take the place of its (memory)
         new, new_ev = params, ev
         if self.exact_step and self._center is None and not self._rank_deficient:
             # Gaussian-identity on a well-conditioned design: the weighted least-squares step
             # maximises sum W log f exactly, no check needed
             beta, delta, scale = self.unpack(cand)
-            M = means_pass(self, rows, beta, delta)[0]
-            new_ev = GLMEvaluation(self, rows, beta, delta, scale, self._key(cand), scale.tobytes(), M)
+            E, M = means_pass(self, rows, beta, delta)[:2]
+            new_ev = GLMEvaluation(self, rows, beta, delta, scale, self._key(cand), scale.tobytes(), E, M)
             return self.scale_update(cand, self.scale_stats(cand, weights, new_ev, rows)), new_ev
         # every other step is checked: on a duplicated or badly scaled design even the exact
         # weighted least-squares solve may be inaccurate, and an M-step that lowered
@@ -392,6 +392,7 @@ class GLMComponent(Component):
             q, trial_ev = self.step_value(trial, weights, rows)
             if q >= q_old - 1e-10 * (abs(q_old) + 1):
                 return trial, q, trial_ev
+            trial_ev = None  # (released before the next trial's arrays are made)
             t *= 0.5
         return None
 
@@ -415,7 +416,7 @@ class GLMComponent(Component):
         nbd = self.k * self.p + self.q  # the coefficients in the flat vector
         for _ in range(maxiter):
             cand = self.mstep_candidate(params, self.mstep_stats(params, Wt, ev, rows))
-            ev = None  # (its means are not needed while the trial's are made)
+            ev = step = None  # (its arrays are not needed while the trial's are made)
             step = self._halve(params, cand, Wt, rows, q_prev)
             if step is None:  # no ascent: stay, and remake the evaluation there (rare)
                 ev = self.step_value(params, Wt, rows)[1]
@@ -455,8 +456,11 @@ class GLMComponent(Component):
 
     def order_key(self, params, rows):
         """Weighted mean linear predictor (offset excluded) of each class."""
-        Eta = self.linear_predictor(params, rows) - rows.offset
-        return (Eta @ rows.w) / rows.w.sum()
+        # sum_i w_i (x_i beta_j + u_i delta) from the weighted column sums: no (k, n) arrays
+        beta, delta, _ = self.unpack(params)
+        w = rows.w
+        total = beta @ (rows.X.T @ w) + (float(delta @ (rows.U.T @ w)) if rows.U is not None else 0.0)
+        return total / w.sum()
 
     def permute(self, params, perm):
         beta, delta, scale = self.unpack(params)

@@ -1,15 +1,17 @@
-"""Row passes of the GLM component that keep only the class means whole.
+"""Row passes of the GLM component, and its evaluation that can let go of its arrays.
 
-Of the (k, n) arrays of an EM iteration only the means are worth keeping between passes:
-they cost a transcendental function per entry (an ``exp`` for the log link), while the
-linear predictors are one small matrix product per block of rows (reading the block of the
-design costs less than reading a stored (k, b) block of predictors when p <= k), and the
-log-densities are cheap arithmetic from predictors and means. So an EM iteration holds the
-posterior and the means of the current and the trial coefficients (three (k, n) arrays
-instead of seven), and :class:`GLMEvaluation` remakes predictors and log-densities block by
-block where a pass needs them, with the same operations on the same blocks as a whole-array
-evaluation (the numbers are identical). Whole arrays are made only when asked for
-(standard errors, diagnostics) and then kept.
+An EM iteration of a GLM component makes the (k, n) linear predictors and means of the
+trial coefficients in one pass (one small matrix product and one inverse link per block);
+the next E-step and the Gram products of the next M-step read them. The log-densities are
+remade block by block in the E-step's pass (a multiply-add for Poisson-log; Gaussian and
+other families with a dispersion remake them anyway, at the new dispersion), except where
+they cost a logarithm and the dispersion cannot change (Binomial): then the trial's are kept.
+
+Once the M-step has formed its Gram sums, the evaluation it started from is not needed any
+more: :meth:`GLMEvaluation.release` lets go of its whole arrays, so an iteration holds the
+posterior and the arrays of one coefficient vector at a time (three (k, n) arrays for
+Poisson, not seven). An evaluation that is asked for an array it released remakes it with
+the same operations on the same blocks (the numbers are identical).
 """
 
 from __future__ import annotations
@@ -33,18 +35,18 @@ def predictors_block(rows, beta, delta, s, e, out=None):
 
 
 def means_pass(comp, rows, beta, delta, scale=None, Wt=None, keep_logpdf=False):
-    """(k, n) means, ``q = sum Wt * log f`` when ``Wt`` is given, and the (k, n)
-    log-densities when ``keep_logpdf`` (else None), in one pass over blocks (the predictors
-    stay in the block)."""
+    """``(E, M, q, L)`` in one pass over blocks: the (k, n) linear predictors and means,
+    ``q = sum Wt * log f`` when ``Wt`` is given (else None), and the (k, n) log-densities
+    when ``keep_logpdf`` (else None)."""
     k, n = comp.k, rows.n
     beta = np.asarray(beta, dtype=float)
-    M = np.empty((k, n))
+    E, M = np.empty((k, n)), np.empty((k, n))
     L = np.empty((k, n)) if keep_logpdf else None
     fam = comp.fam
     sc = None if scale is None else np.asarray(scale, dtype=float).reshape(k, 1)
 
     def block(s, e):
-        Eb = predictors_block(rows, beta, delta, s, e)
+        Eb = predictors_block(rows, beta, delta, s, e, out=E[:, s:e])
         fam.mean(Eb, out=M[:, s:e])
         if Wt is None:
             return 0.0
@@ -54,14 +56,16 @@ def means_pass(comp, rows, beta, delta, scale=None, Wt=None, keep_logpdf=False):
         return wq_block(Wt[:, s:e], Lb)
 
     parts = rows.map_blocks(block)
-    return M, (None if Wt is None else ordered_sum(parts)), L  # in block order: any n_jobs
+    return E, M, (None if Wt is None else ordered_sum(parts)), L  # in block order: any n_jobs
 
 
 class GLMEvaluation(Evaluation):
-    """The k classes of a GLM component at one parameter vector, with only the means whole.
+    """The k classes of a GLM component at one parameter vector.
 
-    ``eta_block`` and ``logpdf_block`` give the predictors and log-densities of a block of
-    rows; the attributes ``E`` and ``logpdf`` make (and keep) the whole (k, n) arrays.
+    Holds the (k, n) predictors ``E`` and means ``M`` (and the log-densities when they were
+    kept); ``logpdf_block`` gives the log-densities of a block of rows, ``logpdf`` the whole
+    array (made and kept when asked for). :meth:`release` drops the whole arrays; they are
+    remade, identical, if asked for again.
 
     Examples
     --------
@@ -70,51 +74,60 @@ class GLMEvaluation(Evaluation):
     >>> rows = Rows(np.array([0.0, 1.0, 3.0]), np.ones((3, 1)))
     >>> comp = GLMComponent(sm.families.Poisson(), rows, k=1)
     >>> ev = comp.evaluate(np.array([0.0]), rows)
-    >>> bool(np.allclose(ev.logpdf_block(0, 3), ev.logpdf)), ev.M.tolist()
+    >>> L = ev.logpdf_block(0, 3)
+    >>> ev.release()
+    >>> bool(np.array_equal(ev.logpdf, L)), ev.M.tolist()
     (True, [[1.0, 1.0, 1.0]])
     """
 
-    def __init__(self, comp, rows, beta, delta, scale, key, scale_key, M, whole=None):
+    def __init__(self, comp, rows, beta, delta, scale, key, scale_key, E=None, M=None, L=None):
         self.comp, self.rows = comp, rows
         self.beta, self.delta = np.asarray(beta, dtype=float), delta
         self.scale = np.asarray(scale, dtype=float)
-        self.key, self.scale_key, self.M = key, scale_key, M
-        self._whole = dict(whole or {})
+        self.key, self.scale_key = key, scale_key
+        self._E, self._M, self._L = E, M, L
 
     def with_scale(self, scale, scale_key):
-        """The same coefficients and means at other dispersions (log-densities remade)."""
-        whole = {"E": self._whole["E"]} if "E" in self._whole else None
+        """The same coefficients (predictors and means) at other dispersions."""
+        self._remake()
         return GLMEvaluation(self.comp, self.rows, self.beta, self.delta, scale, self.key, scale_key,
-                             self.M, whole)
+                             self._E, self._M)
 
-    def eta_block(self, s, e):
-        if "E" in self._whole:
-            return self._whole["E"][:, s:e]
-        return predictors_block(self.rows, self.beta, self.delta, s, e)
+    def release(self):
+        """Let go of the whole arrays (the M-step has read what it needs)."""
+        self._E = self._M = self._L = None
 
-    def logpdf_block(self, s, e, Eb=None):
-        if "L" in self._whole:
-            return self._whole["L"][:, s:e]
-        Eb = self.eta_block(s, e) if Eb is None else Eb
-        sc = self.scale.reshape(-1, 1)
-        return self.comp.fam.loglike(Eb, self.M[:, s:e], sc, rows=slice(s, e))
-
-    def _make(self, name, fn):
-        if name not in self._whole:
-            out = np.empty_like(self.M)
-
-            def block(s, e):
-                out[:, s:e] = fn(s, e)
-                return 0.0
-
-            self.rows.map_blocks(block)
-            self._whole[name] = out
-        return self._whole[name]
+    def _remake(self):
+        if self._M is None:
+            self._E, self._M = means_pass(self.comp, self.rows, self.beta, self.delta)[:2]
 
     @property
     def E(self):
-        return self._make("E", self.eta_block)
+        self._remake()
+        return self._E
+
+    @property
+    def M(self):
+        self._remake()
+        return self._M
+
+    def logpdf_block(self, s, e):
+        if self._L is not None:
+            return self._L[:, s:e]
+        self._remake()
+        return self.comp.fam.loglike(self._E[:, s:e], self._M[:, s:e], self.scale.reshape(-1, 1),
+                                     rows=slice(s, e))
 
     @property
     def logpdf(self):
-        return self._make("L", self.logpdf_block)
+        if self._L is None:
+            self._remake()
+            out = np.empty_like(self._M)
+
+            def block(s, e):
+                out[:, s:e] = self.logpdf_block(s, e)
+                return 0.0
+
+            self.rows.map_blocks(block)
+            self._L = out
+        return self._L
