@@ -275,8 +275,14 @@ class FamilyAdapter:
         fam = self.family
         if isinstance(fam, smf.Poisson):
             if self._canonical_log:
-                # mu = exp(eta) is passed in: no second exponential
-                return y * eta - mu + const
+                # mu = exp(eta) is passed in: no second exponential; y * eta - mu + const
+                # evaluated in that order in one buffer (it is remade in every E-step's pass)
+                out = np.multiply(y, eta)
+                if out.shape != np.shape(mu):
+                    return out - mu + const
+                out -= mu
+                out += const
+                return out
             with np.errstate(divide="ignore"):
                 return special.xlogy(y, mu) - mu + const
         if isinstance(fam, smf.Binomial):
