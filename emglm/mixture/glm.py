@@ -299,7 +299,9 @@ class GLMComponent(Component):
 
     def mstep_stats(self, params, weights, ev, rows):
         """Sums for the IRLS step at ``params``: ``(As, bs)`` (add them over partitions)."""
-        return self.gram_sums(rows, ev.E, ev.M, weights)
+        # (a GLM evaluation reads its predictors block by block when it has not kept them)
+        eta = ev.eta_block if isinstance(ev, GLMEvaluation) else ev.E
+        return self.gram_sums(rows, eta, ev.M, weights)
 
     def mstep_candidate(self, params, stats):
         """The full IRLS step from ``params`` (dispersions unchanged)."""
@@ -313,13 +315,14 @@ class GLMComponent(Component):
         """Gaussian-identity: the weighted least-squares step is exact (no step halving)."""
         return self.fam.exact_wls
 
-    def step_value(self, params, weights, rows):
-        """``(sum W log f, Evaluation)`` at ``params``: the step-halving criterion (sums add)."""
+    def step_value(self, params, weights, rows, keep_eta=True):
+        """``(sum W log f, Evaluation)`` at ``params``: the step-halving criterion (sums add).
+        Without ``keep_eta`` the predictors are not kept whole (remade where read)."""
         beta, delta, scale = self.unpack(params)
         # without a dispersion the accepted trial's log-densities are the next E-step's: kept
         # whole unless they are cheaper to remake than to store
         keep = not self.has_scale and not self.fam.cheap_loglike
-        E, M, q, L = means_pass(self, rows, beta, delta, scale, Wt=weights, keep_logpdf=keep)
+        E, M, q, L = means_pass(self, rows, beta, delta, scale, Wt=weights, keep_logpdf=keep, keep_eta=keep_eta)
         return q, GLMEvaluation(self, rows, beta, delta, scale, self._key(params), scale.tobytes(), E, M, L)
 
     def scale_stats(self, params, weights, ev, rows):
@@ -382,14 +385,14 @@ class GLMComponent(Component):
         out = self.scale_update(new, self.scale_stats(new, weights, new_ev, rows))
         return out, new_ev
 
-    def _halve(self, params, cand, weights, rows, q_old):
+    def _halve(self, params, cand, weights, rows, q_old, keep_eta=True):
         """Step from ``params`` toward ``cand``, halved until ``sum W log f`` does not fall
         below ``q_old``: ``(params, q, Evaluation)`` at the accepted point, or None after 40
         halvings (one fused pass over the rows per trial)."""
         t = 1.0
         for _ in range(40):
             trial = params + t * (cand - params)
-            q, trial_ev = self.step_value(trial, weights, rows)
+            q, trial_ev = self.step_value(trial, weights, rows, keep_eta)
             if q >= q_old - 1e-10 * (abs(q_old) + 1):
                 return trial, q, trial_ev
             trial_ev = None  # (released before the next trial's arrays are made)
@@ -412,14 +415,16 @@ class GLMComponent(Component):
         scale = np.ones(k)
         beta, delta = self.irls_solve(rows, E, M, Wt)
         params = self.pack(beta, delta, scale)
-        q_prev, ev = self.step_value(params, Wt, rows)
+        # (a start's fits keep only the means whole: the predictors are one small product
+        # per block where the Gram pass reads them, and a start holds its posterior too)
+        q_prev, ev = self.step_value(params, Wt, rows, keep_eta=False)
         nbd = self.k * self.p + self.q  # the coefficients in the flat vector
         for _ in range(maxiter):
             cand = self.mstep_candidate(params, self.mstep_stats(params, Wt, ev, rows))
             ev = step = None  # (its arrays are not needed while the trial's are made)
-            step = self._halve(params, cand, Wt, rows, q_prev)
+            step = self._halve(params, cand, Wt, rows, q_prev, keep_eta=False)
             if step is None:  # no ascent: stay, and remake the evaluation there (rare)
-                ev = self.step_value(params, Wt, rows)[1]
+                ev = self.step_value(params, Wt, rows, keep_eta=False)[1]
                 break
             new, q_new, ev = step
             change = np.max(np.abs(new[:nbd] - params[:nbd]))

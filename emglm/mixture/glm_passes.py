@@ -34,19 +34,20 @@ def predictors_block(rows, beta, delta, s, e, out=None):
     return Eb
 
 
-def means_pass(comp, rows, beta, delta, scale=None, Wt=None, keep_logpdf=False):
-    """``(E, M, q, L)`` in one pass over blocks: the (k, n) linear predictors and means,
-    ``q = sum Wt * log f`` when ``Wt`` is given (else None), and the (k, n) log-densities
-    when ``keep_logpdf`` (else None)."""
+def means_pass(comp, rows, beta, delta, scale=None, Wt=None, keep_logpdf=False, keep_eta=True):
+    """``(E, M, q, L)`` in one pass over blocks: the (k, n) linear predictors (None unless
+    ``keep_eta``) and means, ``q = sum Wt * log f`` when ``Wt`` is given (else None), and the
+    (k, n) log-densities when ``keep_logpdf`` (else None)."""
     k, n = comp.k, rows.n
     beta = np.asarray(beta, dtype=float)
-    E, M = np.empty((k, n)), np.empty((k, n))
+    E = np.empty((k, n)) if keep_eta else None
+    M = np.empty((k, n))
     L = np.empty((k, n)) if keep_logpdf else None
     fam = comp.fam
     sc = None if scale is None else np.asarray(scale, dtype=float).reshape(k, 1)
 
     def block(s, e):
-        Eb = predictors_block(rows, beta, delta, s, e, out=E[:, s:e])
+        Eb = predictors_block(rows, beta, delta, s, e, out=None if E is None else E[:, s:e])
         fam.mean(Eb, out=M[:, s:e])
         if Wt is None:
             return 0.0
@@ -100,6 +101,21 @@ class GLMEvaluation(Evaluation):
     def _remake(self):
         if self._M is None:
             self._E, self._M = means_pass(self.comp, self.rows, self.beta, self.delta)[:2]
+        elif self._E is None:  # the means were kept, not the predictors
+            E = np.empty_like(self._M)
+
+            def block(s, e):
+                predictors_block(self.rows, self.beta, self.delta, s, e, out=E[:, s:e])
+                return 0.0
+
+            self.rows.map_blocks(block)
+            self._E = E
+
+    def eta_block(self, s, e):
+        """(k, e - s) linear predictors of rows ``s:e`` (made here when not kept whole)."""
+        if self._E is not None:
+            return self._E[:, s:e]
+        return predictors_block(self.rows, self.beta, self.delta, s, e)
 
     @property
     def E(self):
@@ -108,21 +124,21 @@ class GLMEvaluation(Evaluation):
 
     @property
     def M(self):
-        self._remake()
+        if self._M is None:
+            self._remake()
         return self._M
 
     def logpdf_block(self, s, e):
         if self._L is not None:
             return self._L[:, s:e]
-        self._remake()
-        return self.comp.fam.loglike(self._E[:, s:e], self._M[:, s:e], self.scale.reshape(-1, 1),
+        M = self.M
+        return self.comp.fam.loglike(self.eta_block(s, e), M[:, s:e], self.scale.reshape(-1, 1),
                                      rows=slice(s, e))
 
     @property
     def logpdf(self):
         if self._L is None:
-            self._remake()
-            out = np.empty_like(self._M)
+            out = np.empty_like(self.M)
 
             def block(s, e):
                 out[:, s:e] = self.logpdf_block(s, e)
