@@ -354,7 +354,10 @@ class EMGLM:
         # design and the constants computed from it (Rows.memo)
         cache = self.__dict__.setdefault("_rows_cache", {})
         n_jobs = getattr(self, "n_jobs", 1)
-        key = bool(concomitant) and self.concomitant_exog is not None
+        from .mixture import rows as rows_module
+
+        # (a block size changed since, as tests do, takes effect)
+        key = (bool(concomitant) and self.concomitant_exog is not None, rows_module.SWEEP_ROWS)
         rows = cache.get(key)
         if rows is None:
             rows = cache[key] = Rows(
