@@ -121,7 +121,7 @@ def numeric_dmatrices(formula, data, eval_env, na_drop=True, one_sided=False):
     if one_sided != (len(desc.lhs_termlist) == 0):
         return None
     cols = _termlist_columns(desc.lhs_termlist + desc.rhs_termlist, data)
-    if cols is None:
+    if cols is None or "Intercept" in cols:  # (a column of that name would clash with patsy's)
         return None
     action = patsy.NAAction(on_NA="drop" if na_drop else "raise")
     head = data.iloc[:1]

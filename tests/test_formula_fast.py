@@ -124,6 +124,18 @@ def test_column_shadows_a_namespace_name():
     assert_same(fast, ref)
 
 
+def test_a_column_named_intercept_goes_to_patsy():
+    df = frame()
+    df["Intercept"] = df["x1"]
+    assert numeric_dmatrices("y ~ Intercept", df, ENV) is None
+    # patsy refuses the clash of names; the build says so too instead of a wrong matrix
+    na = patsy.NAAction(on_NA="drop")
+    with pytest.raises(ValueError, match="column_names"):
+        patsy_frames("y ~ Intercept", df, True, False)
+    with pytest.raises(ValueError, match="column_names"):
+        formula_mod._dmatrices("y ~ Intercept", df, na, True, ENV)
+
+
 def test_duplicated_column_labels_go_to_patsy():
     df = frame()[["y", "x1", "x2"]]
     df.columns = ["y", "x1", "x1"]
