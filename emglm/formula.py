@@ -151,6 +151,14 @@ def resolve_eval_env(eval_env, depth=0):
     return patsy.EvalEnvironment.capture(int(eval_env) + 2 + depth)
 
 
+def _rows_of(obj, keep):
+    """``obj.loc[keep]``, or ``obj`` itself when it already has exactly those rows (no copy of
+    a large design, no hashing of its index)."""
+    if obj.index is keep or obj.index.equals(keep):
+        return obj
+    return obj.loc[keep]
+
+
 def _dmatrices(formula, data, na, na_drop, eval_env, one_sided=False):
     """patsy's design frames of ``formula``: stacked directly for plain numeric columns
     (:mod:`emglm.formula_fast`, the same matrices), built by patsy otherwise."""
@@ -254,11 +262,11 @@ def build_from_formula(cls, formula, data, k, family=None, offset=None, exposure
         keep = keep.intersection(idx, sort=False)
     if len(keep) < len(pieces[0]) or any(len(p) != len(keep) for p in pieces):
         keep = data.index[data.index.isin(keep)]
-    y, X = y.loc[keep], X.loc[keep]
-    U = U.loc[keep] if U is not None else None
-    Z = Z.loc[keep] if Z is not None else None
-    extra = {name: (s.loc[keep] if s is not None else None) for name, s in extra.items()}
-    comp_extra = {name: s.loc[keep] for name, s in comp_extra.items()}
+    y, X = _rows_of(y, keep), _rows_of(X, keep)
+    U = _rows_of(U, keep) if U is not None else None
+    Z = _rows_of(Z, keep) if Z is not None else None
+    extra = {name: (_rows_of(s, keep) if s is not None else None) for name, s in extra.items()}
+    comp_extra = {name: _rows_of(s, keep) for name, s in comp_extra.items()}
     if comp_extra:
         kwargs["extra"] = comp_extra
 
