@@ -45,6 +45,8 @@ from .warnings import DroppedRowsWarning
 __all__ = ["DaskRows", "concat_rows"]
 
 _OPTIONS = ("offset", "exposure", "weights", "groups")
+#: results added by one task of the tree reduction (and at most this many reach the client)
+FAN_IN = 32
 #: buckets of the check that no group spans partitions (each bucket is checked by one task)
 _MAX_BUCKETS = 16
 
@@ -59,6 +61,14 @@ def _add(a, b):
     if isinstance(a, (tuple, list)):
         return type(a)(_add(x, y) for x, y in zip(a, b))
     return a + b
+
+
+def _add_all(*parts):
+    """The sum of several results, added in the given order."""
+    total = parts[0]
+    for p in parts[1:]:
+        total = _add(total, p)
+    return total
 
 
 def concat_rows(parts):
@@ -464,15 +474,19 @@ class DaskRows:
         return self.reduce_over(self.partitions, fn, *args)
 
     def reduce_over(self, futures, fn, *args):
-        """Sum of ``fn(obj, *args)`` over the objects the ``futures`` hold on the workers (a
-        tree reduction in their order, as :meth:`reduce`)."""
+        """Sum of ``fn(obj, *args)`` over the objects the ``futures`` hold on the workers (in
+        their order, as :meth:`reduce`).
+
+        The partitions' results are added on the workers by a tree of additions with
+        :data:`FAN_IN` results per task, until at most that many remain; those few are added
+        on the client. Each level of the tree is a round trip through the scheduler, so a
+        wide tree keeps an EM pass over a few hundred partitions at two or three of them.
+        """
         level = [self.client.submit(fn, f, *args, pure=False) for f in futures]
-        while len(level) > 1:
-            nxt = [self.client.submit(_add, a, b, pure=False) for a, b in zip(level[::2], level[1::2])]
-            if len(level) % 2:
-                nxt.append(level[-1])
-            level = nxt
-        return level[0].result()
+        while len(level) > FAN_IN:
+            level = [self.client.submit(_add_all, *level[i:i + FAN_IN], pure=False)
+                     for i in range(0, len(level), FAN_IN)]
+        return _add_all(*self.client.gather(level))
 
     # ------------------------------------------------------------------ subsamples
     def sample(self, frac=None, n=None, random_state=None):
