@@ -102,7 +102,9 @@ def _as_2d(name, obj, n=None):
         raise ValueError(f"{name} must be 1- or 2-dimensional, got shape {a.shape}")
     if n is not None and a.shape[0] != n:
         raise ValueError(f"{name} has {a.shape[0]} rows but endog has {n}")
-    return a.copy()
+    # an array that owns its memory is already _to_float's copy; a view (of a data frame's
+    # block, or a column made 2-d) is copied, so the user's data are never shared
+    return a if a.base is None and a.flags.c_contiguous else np.array(a, order="C")
 
 
 def _as_1d(name, obj, n):

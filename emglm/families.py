@@ -189,10 +189,26 @@ class FamilyAdapter:
         self._canonical_log = isinstance(family, smf.Poisson) and type(self.link) is sml.Log
         #: canonical Poisson-log or Binomial-logit link (``d log f / d eta = trials (y - mu)``)
         self.canonical = self._canonical_log or self._canonical_logit
+        #: the log-density from predictor and mean is a multiply-add (no logarithm): cheaper
+        #: to remake in a later pass than to keep whole
+        self.cheap_loglike = self._canonical_log
         # Gaussian with identity link: the weighted least-squares step maximises the
         # component's weighted log-likelihood exactly, so no step-halving check is needed
         self.exact_wls = isinstance(family, smf.Gaussian) and type(self.link) is sml.Identity
-        self.const = self._constant()
+
+    @property
+    def const(self):
+        """The y-only part of the log-density (an (n,) array or None), computed when first
+        needed: the checks before a fit never need it, and a mixture takes it from its rows."""
+        try:
+            return self._const_value
+        except AttributeError:
+            self._const_value = self._constant()
+            return self._const_value
+
+    def use_constant(self, const):
+        """Take the y-only constant computed elsewhere for the same response and family."""
+        self._const_value = const
 
     # ----------------------------------------------------------------- log-density
     def _constant(self):
@@ -259,8 +275,14 @@ class FamilyAdapter:
         fam = self.family
         if isinstance(fam, smf.Poisson):
             if self._canonical_log:
-                # mu = exp(eta) is passed in: no second exponential
-                return y * eta - mu + const
+                # mu = exp(eta) is passed in: no second exponential; y * eta - mu + const
+                # evaluated in that order in one buffer (it is remade in every E-step's pass)
+                out = np.multiply(y, eta)
+                if out.shape != np.shape(mu):
+                    return out - mu + const
+                out -= mu
+                out += const
+                return out
             with np.errstate(divide="ignore"):
                 return special.xlogy(y, mu) - mu + const
         if isinstance(fam, smf.Binomial):

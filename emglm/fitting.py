@@ -17,7 +17,7 @@ import pandas as pd
 
 from . import em
 from .layout import Params
-from .starts import initial_posteriors
+from .starts import initial_posteriors, iter_posteriors
 from .warnings import ConvergenceWarning, DegenerateComponentWarning
 
 __all__ = ["fit", "run_start", "start_vectors", "validate_start", "one_component_residuals"]
@@ -180,7 +180,7 @@ def start_vectors(model, mix, start, start_params, n_starts, rng):
     if start_params is None and (isinstance(start, str) and start == "random"
                                  or not isinstance(start, str) and n_starts == 1):
         # given labels/posteriors or random starts need no one-component fit (performance)
-        return [mix.fit_from_posterior(T) for T in initial_posteriors(mix, start, n_starts, rng)]
+        return [mix.fit_from_posterior(T) for T in iter_posteriors(mix, start, n_starts, rng)]
     resid, P1 = one_component_residuals(model)
     if start_params is not None:
         return [theta_from_start_params(model, mix, start_params, P1)]
@@ -188,9 +188,12 @@ def start_vectors(model, mix, start, start_params, n_starts, rng):
 
     # (with a model per component, every assignment of the residual split is a start)
     fit_T = fit_all_assignments if isinstance(start, str) else (lambda m, T: [m.fit_from_posterior(T)])
-    thetas = [th for T in initial_posteriors(mix, start, n_starts, rng, base_resid=resid) for th in fit_T(mix, T)]
+    # one (n, K) posterior at a time: each is turned into parameters before the next is made
+    thetas = [th for T in iter_posteriors(mix, start, n_starts, rng, base_resid=resid) for th in fit_T(mix, T)]
     if not isinstance(start, str) and n_starts > 1:
-        for T in initial_posteriors(mix, "fit", n_starts, rng, base_resid=resid)[1:]:
+        more = iter_posteriors(mix, "fit", n_starts, rng, base_resid=resid)
+        next(more)  # (the residual split: the given start takes its place)
+        for T in more:
             thetas += fit_all_assignments(mix, T)
     return thetas
 

@@ -151,6 +151,27 @@ def resolve_eval_env(eval_env, depth=0):
     return patsy.EvalEnvironment.capture(int(eval_env) + 2 + depth)
 
 
+def _rows_of(obj, keep):
+    """``obj.loc[keep]``, or ``obj`` itself when it already has exactly those rows (no copy of
+    a large design, no hashing of its index)."""
+    if obj.index is keep or obj.index.equals(keep):
+        return obj
+    return obj.loc[keep]
+
+
+def _dmatrices(formula, data, na, na_drop, eval_env, one_sided=False):
+    """patsy's design frames of ``formula``: stacked directly for plain numeric columns
+    (:mod:`emglm.formula_fast`, the same matrices), built by patsy otherwise."""
+    from .formula_fast import numeric_dmatrices
+
+    fast = numeric_dmatrices(formula, data, eval_env, na_drop=na_drop, one_sided=one_sided)
+    if fast is not None:
+        return fast
+    if one_sided:
+        return patsy.dmatrix(formula, data, NA_action=na, return_type="dataframe", eval_env=eval_env)
+    return patsy.dmatrices(formula, data, NA_action=na, return_type="dataframe", eval_env=eval_env)
+
+
 def build_from_formula(cls, formula, data, k, family=None, offset=None, exposure=None, weights=None,
                        mixing="estimate", missing="drop", concomitant=None, groups=None, fixed=None,
                        point_mass=None, scale="component", eval_env=0, **kwargs):
@@ -196,6 +217,7 @@ def build_from_formula(cls, formula, data, k, family=None, offset=None, exposure
 
     check_formula_missing(data, list(formulas or [formula]) + [fixed, concomitant], missing)  # names the column
 
+    na_drop = missing == "drop"
     component_exog = None
     if formulas is not None:
         from .formula_list import component_designs, shared_terms
@@ -206,14 +228,13 @@ def build_from_formula(cls, formula, data, k, family=None, offset=None, exposure
         kwargs["shared_terms"] = [] if fixed is None else shared_terms(fixed, data, na, eval_env, terms)
         fixed = None  # the shared terms are columns of the component formulas
     else:
-        y, X = patsy.dmatrices(formula, data, NA_action=na, return_type="dataframe", eval_env=eval_env)
+        y, X = _dmatrices(formula, data, na, na_drop, eval_env)
         y_info, x_info = y.design_info, X.design_info
     pieces = [y.index]
     U = Z = None
     fixed_info = fixed_cols = conc_info = None
     if fixed is not None:
-        U = patsy.dmatrix(_one_sided("fixed", fixed), data, NA_action=na, return_type="dataframe",
-                          eval_env=eval_env)
+        U = _dmatrices(_one_sided("fixed", fixed), data, na, na_drop, eval_env, one_sided=True)
         fixed_info = U.design_info
         fixed_cols = [i for i, c in enumerate(U.columns) if c != "Intercept"]
         U = U.iloc[:, fixed_cols]
@@ -224,8 +245,7 @@ def build_from_formula(cls, formula, data, k, family=None, offset=None, exposure
             raise ValueError("fixed: the formula has no terms besides the intercept")
         pieces.append(U.index)
     if concomitant is not None:
-        Z = patsy.dmatrix(_one_sided("concomitant", concomitant), data, NA_action=na,
-                          return_type="dataframe", eval_env=eval_env)
+        Z = _dmatrices(_one_sided("concomitant", concomitant), data, na, na_drop, eval_env, one_sided=True)
         conc_info = Z.design_info
         pieces.append(Z.index)
     extra = {name: _column_or_array(name, v, data, user_index) for name, v in
@@ -242,11 +262,11 @@ def build_from_formula(cls, formula, data, k, family=None, offset=None, exposure
         keep = keep.intersection(idx, sort=False)
     if len(keep) < len(pieces[0]) or any(len(p) != len(keep) for p in pieces):
         keep = data.index[data.index.isin(keep)]
-    y, X = y.loc[keep], X.loc[keep]
-    U = U.loc[keep] if U is not None else None
-    Z = Z.loc[keep] if Z is not None else None
-    extra = {name: (s.loc[keep] if s is not None else None) for name, s in extra.items()}
-    comp_extra = {name: s.loc[keep] for name, s in comp_extra.items()}
+    y, X = _rows_of(y, keep), _rows_of(X, keep)
+    U = _rows_of(U, keep) if U is not None else None
+    Z = _rows_of(Z, keep) if Z is not None else None
+    extra = {name: (_rows_of(s, keep) if s is not None else None) for name, s in extra.items()}
+    comp_extra = {name: _rows_of(s, keep) for name, s in comp_extra.items()}
     if comp_extra:
         kwargs["extra"] = comp_extra
 

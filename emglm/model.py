@@ -350,10 +350,28 @@ class EMGLM:
         """The model's data as :class:`emglm.mixture.Rows` (threads: those ``fit`` was given)."""
         from .mixture import Rows
 
-        return Rows(self.endog, self.exog, self.offset, self.freq_weights, self.trials,
-                    fixed=self.fixed_exog, concomitant=self.unit_concomitant() if concomitant else None,
-                    groups=self.group_codes, n_jobs=getattr(self, "n_jobs", 1),
-                    extra=getattr(self, "extra", None), exog_names=self.exog_names)
+        # built once per model: every start, screening mixture and check shares one joint
+        # design and the constants computed from it (Rows.memo)
+        cache = self.__dict__.setdefault("_rows_cache", {})
+        n_jobs = getattr(self, "n_jobs", 1)
+        from .mixture import rows as rows_module
+
+        # (a block size changed since, as tests do, takes effect)
+        key = (bool(concomitant) and self.concomitant_exog is not None, rows_module.SWEEP_ROWS)
+        rows = cache.get(key)
+        if rows is None:
+            rows = cache[key] = Rows(
+                self.endog, self.exog, self.offset, self.freq_weights, self.trials,
+                fixed=self.fixed_exog, concomitant=self.unit_concomitant() if concomitant else None,
+                groups=self.group_codes, n_jobs=n_jobs, extra=getattr(self, "extra", None),
+                exog_names=self.exog_names)
+        rows.n_jobs = n_jobs
+        return rows
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("_rows_cache", None)  # rebuilt when needed
+        return state
 
     def dispersion_floor(self):
         """Dispersion floor against collapsing components (:mod:`emglm.degenerate`), or None."""

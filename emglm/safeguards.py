@@ -293,33 +293,42 @@ def fewer_components_hint(mix, theta, model, names=None):
         return []
     es = mix.estep(theta)
     P = mix.unpack(theta)
-    L = np.asarray(es.L, dtype=float)  # (n, K) row log-densities
     w = mix.w
+    lp_all = mix.log_prior(P)
     codes = getattr(model, "group_codes", None)
-    if codes is not None and len(codes) == L.shape[0]:
+    if codes is not None and len(codes) == mix.n:
+        L = np.asarray(es.L, dtype=float)  # (n, K) row log-densities
         Lu = np.zeros((int(codes.max()) + 1, K))
         with np.errstate(invalid="ignore"):
             np.add.at(Lu, codes, w[:, None] * np.where(np.isfinite(L), L, -1e300))
         Lu[Lu < -1e299] = -np.inf
-        uw = np.ones(Lu.shape[0])
+        pieces = [(Lu, np.ones(Lu.shape[0]), np.broadcast_to(lp_all, Lu.shape))]
     else:
-        Lu, uw = L, w
-    lp = np.broadcast_to(mix.log_prior(P), Lu.shape)
+        # rows: block by block, so that no (n, K) temporaries are made (memory)
+        def piece(s, e):
+            Lb = np.vstack([ev.logpdf_block(s, e) for ev in es.evals]).T
+            return Lb, w[s:e], np.broadcast_to(lp_all if lp_all.shape[0] == 1 else lp_all[s:e], Lb.shape)
+
+        pieces = (piece(s, e) for s, e in mix.rows.blocks)
     n_eff = float(model.n_groups) if model.n_groups is not None else float(np.sum(w))
     df = lay.size
     per_comp = mix.p + (1 if lay.n_scale == k and k > 1 else 0) + (mix.r if lay.n_gamma else 0)
     bic = -2.0 * float(es.llf) + np.log(n_eff) * df
     names = names or [f"comp{j + 1}" for j in range(k)]
     drop = []
+    llf_drop = np.zeros(k)
     with np.errstate(all="ignore"):
+        for Lu, uw, lp in pieces:
+            for j in range(k):
+                rest = [m for m in range(K) if m != j]
+                a = lp[:, rest] + Lu[:, rest]
+                top = np.max(a, axis=1, keepdims=True)
+                top = np.where(np.isfinite(top), top, 0.0)
+                lse = top[:, 0] + np.log(np.sum(np.exp(a - top), axis=1))
+                norm = np.log(np.sum(np.exp(lp[:, rest]), axis=1))
+                llf_drop[j] += float(uw @ (lse - norm))
         for j in range(k):
-            rest = [m for m in range(K) if m != j]
-            a = lp[:, rest] + Lu[:, rest]
-            top = np.max(a, axis=1, keepdims=True)
-            top = np.where(np.isfinite(top), top, 0.0)
-            lse = top[:, 0] + np.log(np.sum(np.exp(a - top), axis=1))
-            norm = np.log(np.sum(np.exp(lp[:, rest]), axis=1))
-            llf_j = float(uw @ (lse - norm))
+            llf_j = llf_drop[j]
             bic_j = -2.0 * llf_j + np.log(n_eff) * (df - per_comp)
             if np.isfinite(bic_j) and bic_j < bic:
                 drop.append((bic_j, names[j]))

@@ -220,7 +220,8 @@ def screen(starts: Sequence[Tuple[str, Any]], make_theta: Callable, run: Callabl
     Parameters
     ----------
     starts : sequence of (kind, posterior)
-        Starting posteriors, on the data the screening runs on.
+        Starting posteriors, on the data the screening runs on. In a list, each posterior
+        is replaced by None once its short run has started (its memory is released).
     make_theta : callable
         ``posterior -> theta``, parameters from a posterior (on the screening data).
     run : callable
@@ -271,6 +272,7 @@ def screen(starts: Sequence[Tuple[str, Any]], make_theta: Callable, run: Callabl
     from .warmup import progress_iter
 
     n = len(starts)
+    kinds = [kd for kd, _ in starts]
     screen_llf = np.full(n, -np.inf)
     screen_iter = np.zeros(n, dtype=int)
     bad = np.zeros(n, dtype=bool)
@@ -279,6 +281,8 @@ def screen(starts: Sequence[Tuple[str, Any]], make_theta: Callable, run: Callabl
     for i in progress_iter(range(n), progress, "screening", total=n):
         with np.errstate(all="ignore"):
             theta0 = make_theta(starts[i][1])
+            if isinstance(starts, list):  # its posterior is no longer needed: release it
+                starts[i] = (kinds[i], None)
             if not np.all(np.isfinite(theta0)):
                 continue
             out = run(theta0, maxiter, "llf", tol)
@@ -331,7 +335,7 @@ def screen(starts: Sequence[Tuple[str, Any]], make_theta: Callable, run: Callabl
         handles[i] = (handle, out)
         finished.append((i, float(out.objective)))
     best = max(todo, key=lambda i: (not bad_final[i], handles[i][1].objective))
-    table = starts_table([kd for kd, _ in starts], llf, n_iter, conv, tol,
+    table = starts_table(kinds, llf, n_iter, conv, tol,
                          screen_llf=np.where(ok, screen_llf, np.nan), screen_iter=screen_iter)
     if subsample_size is not None:
         table.attrs["subsample_size"] = int(subsample_size)

@@ -41,7 +41,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["initial_posteriors", "posterior_from_labels", "diverse_posteriors", "start_kinds", "START_KINDS"]
+__all__ = ["initial_posteriors", "iter_posteriors", "posterior_from_labels", "diverse_posteriors",
+           "iter_diverse_posteriors", "start_kinds", "START_KINDS"]
 
 #: Kinds of start drawn by :func:`diverse_posteriors`, in the order they take turns.
 START_KINDS = ("quantile", "partition", "posterior", "kmeans++", "subset")
@@ -110,23 +111,37 @@ def initial_posteriors(engine, start, n_starts, rng, base_resid=None):
     -------
     list of (n, K) arrays
     """
+    return list(iter_posteriors(engine, start, n_starts, rng, base_resid))
+
+
+def iter_posteriors(engine, start, n_starts, rng, base_resid=None):
+    """:func:`initial_posteriors` one at a time (the same posteriors, the same random draws):
+    a caller that turns each into parameters before asking for the next holds one (n, K)
+    array at a time instead of ``n_starts``.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> eng = SimpleNamespace(k=2, K=2, G=3, groups=None, point_mass=None)
+    >>> [T.shape for T in iter_posteriors(eng, "random", 2, np.random.default_rng(0))]
+    [(3, 2), (3, 2)]
+    """
     k, K = engine.k, engine.K
-    out = []
     if isinstance(start, str) and start == "fit":
         # the residual split, then diverse starts (not new cut points of the same ordering)
-        return [T for _, T in diverse_posteriors(engine, n_starts, rng, base_resid)]
+        for _, T in iter_diverse_posteriors(engine, n_starts, rng, base_resid):
+            yield T
+        return
     if isinstance(start, str) and start == "random":
         for _ in range(n_starts):
             Tu = rng.dirichlet(np.ones(k), size=engine.G)
-            out.append(_with_point_mass(engine, _to_rows(engine, Tu)))
-        return out
+            yield _with_point_mass(engine, _to_rows(engine, Tu))
+        return
     arr = np.asarray(start)
     if arr.ndim == 1:
-        T = posterior_from_labels(arr.astype(np.int64), K)
+        yield posterior_from_labels(arr.astype(np.int64), K)
     else:
-        T = arr.astype(float)
-    out.append(T)
-    return out
+        yield arr.astype(float)
 
 
 def _kmeanspp_labels(F, k, rng):
@@ -190,10 +205,14 @@ def diverse_posteriors(engine, n_starts, rng, base_resid, kinds=START_KINDS):
     unknown = [kd for kd in kinds if kd not in START_KINDS]
     if unknown or not kinds:
         raise ValueError(f"kinds must be a non-empty subset of {START_KINDS}, got {tuple(kinds)!r}")
+    return list(iter_diverse_posteriors(engine, n_starts, rng, base_resid, kinds))
+
+
+def iter_diverse_posteriors(engine, n_starts, rng, base_resid, kinds=START_KINDS):
+    """:func:`diverse_posteriors` one at a time (the same draws, in the same order)."""
     k = engine.k
     ru = _units(engine, base_resid) if base_resid is not None else None
     F = None
-    out = []
     for kind in start_kinds(n_starts, kinds):
         if kind == "quantile":
             Tu = _residual_split(engine, ru, np.arange(1, k) / k, k)
@@ -210,5 +229,4 @@ def diverse_posteriors(engine, n_starts, rng, base_resid, kinds=START_KINDS):
             if F is None:
                 F = ((ru - ru.mean()) / (ru.std() or 1.0))[:, None]
             Tu = posterior_from_labels(_kmeanspp_labels(F, k, rng), k, soft=0.1 if k > 1 else 0.0)
-        out.append((kind, _with_point_mass(engine, _to_rows(engine, Tu))))
-    return out
+        yield kind, _with_point_mass(engine, _to_rows(engine, Tu))

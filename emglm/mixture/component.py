@@ -43,6 +43,10 @@ class Evaluation:
         self.key = key
         self.__dict__.update(extra)
 
+    def logpdf_block(self, s, e):
+        """(n_classes, e - s) log-densities of rows ``s:e`` (a component may make them here)."""
+        return self.logpdf[:, s:e]
+
 
 def wq_block(W, L):
     """``sum_j W_j . L_j`` for (m, b) weights and log-densities, with ``0 * -inf = 0``.

@@ -309,12 +309,13 @@ class Mixture:
 
         def block(s, e):
             Tb = T[:, s:e]
+            # log-densities made (or read) block by block: no whole (K, n) copy of them
+            Lb = [ev.logpdf_block(s, e) for ev in evals]
             for c in range(nc):
-                Tb[cs[c]] = evals[c].logpdf[:, s:e]
+                Tb[cs[c]] = Lb[c]
             Tb += lp[:, s:e] if lp_rows else lp
             ll[s:e] = _lse_posterior(Tb)[0]
-            return [wq_block(Tb[cs[c]] if unit else Tb[cs[c]] * w[s:e], evals[c].logpdf[:, s:e])
-                    for c in range(nc)]
+            return [wq_block(Tb[cs[c]] if unit else Tb[cs[c]] * w[s:e], Lb[c]) for c in range(nc)]
 
         parts = rows.map_blocks(block)
         q = [ordered_sum(b[c] for b in parts) for c in range(nc)]

@@ -21,8 +21,9 @@ import statsmodels.genmod.families as smf
 
 from ..families import FamilyAdapter
 from ..linalg import grams_blocked, rank_deficient, solve_psd
-from .component import Component, Evaluation, wq_block
+from .component import Component, wq_block
 from .glm_dist import cdf, dlogf_deta, dlogf_dlogscale, second_derivatives
+from .glm_passes import GLMEvaluation, means_pass
 from .rows import ordered_sum
 
 __all__ = ["GLMComponent", "column_summary", "combine_summaries", "standardisation_from_summary"]
@@ -125,6 +126,8 @@ class GLMComponent(Component):
 
     def __init__(self, family, rows, k, scale="component", var_floor=None, standardisation=None):
         self.fam = FamilyAdapter(family, rows.y, rows.trials)
+        fam = self.fam
+        fam.use_constant(rows.memo(("glm constant", type(family)), lambda: fam.const))
         self.family = family
         self.k = self.n_classes = int(k)
         self.p, self.q = rows.p, rows.q
@@ -150,9 +153,10 @@ class GLMComponent(Component):
         D = rows.D
         self._rank_deficient = False
         if D.shape[0] and self.fam.exact_wls:  # only the unchecked exact step needs to know
-            self._rank_deficient = rank_deficient(D)
+            self._rank_deficient = rows.memo("rank deficient", lambda: rank_deficient(D))
+        # the same for every mixture on these rows (every start, the one-component fit)
         self._center, self._scale, self._int_col, self._int_value = \
-            standardisation_from_summary(column_summary(D), self.p)
+            standardisation_from_summary(rows.memo("design summary", lambda: column_summary(D)), self.p)
 
     @property
     def standardisation(self):
@@ -268,14 +272,11 @@ class GLMComponent(Component):
         """
         beta, delta, scale = self.unpack(params)
         key, skey = self._key(params), scale.tobytes()
-        E = M = L = None
-        if reuse is not None and reuse.key == key:
-            E, M = reuse.E, reuse.M
-            if reuse.logpdf is not None and reuse.scale_key == skey:
-                L = reuse.logpdf
-        if L is None:
-            E, M, L, _ = self._sweep(rows, beta, delta, scale, E=E, M=M)
-        return Evaluation(L, key, E=E, M=M, scale_key=skey)
+        if isinstance(reuse, GLMEvaluation) and reuse.key == key:
+            return reuse if reuse.scale_key == skey else reuse.with_scale(scale, skey)
+        # the log-densities are made block by block where read (emglm.mixture.glm_passes)
+        E, M = means_pass(self, rows, beta, delta)[:2]
+        return GLMEvaluation(self, rows, beta, delta, scale, key, skey, E, M)
 
     # ------------------------------------------------------------------ M-step as sums
     # The M-step is written as sums over rows, so that a backend holding the rows in
@@ -286,12 +287,14 @@ class GLMComponent(Component):
 
     def gram_sums(self, rows, E, M, Wt):
         """Per class weighted Gram matrices ``D' W D`` and right-hand sides ``D' W z`` of the
-        IRLS step from (k, n) predictors ``E``, means ``M`` and M-step weights ``Wt``."""
+        IRLS step from (k, n) predictors ``E`` (or a function of a block ``(s, e)`` giving
+        them), means ``M`` and M-step weights ``Wt``."""
         fam, off = self.fam, rows.offset
+        eta = E if callable(E) else (lambda s, e: E[:, s:e])
 
         def terms(s, e):
             # IRLS weights of one block, made where the Gram product reads them
-            wj, uj = fam.irls_terms(E[:, s:e], M[:, s:e], off[s:e] if rows.has_offset else 0.0,
+            wj, uj = fam.irls_terms(eta(s, e), M[:, s:e], off[s:e] if rows.has_offset else 0.0,
                                     rows=slice(s, e))
             Wb, Ub = Wt[:, s:e] * wj, Wt[:, s:e] * uj
             if not np.isfinite(Wb.sum() + Ub.sum()):  # cheaper than isfinite(W).all(); rare
@@ -337,7 +340,9 @@ class GLMComponent(Component):
 
     def mstep_stats(self, params, weights, ev, rows):
         """Sums for the IRLS step at ``params``: ``(As, bs)`` (add them over partitions)."""
-        return self.gram_sums(rows, ev.E, ev.M, weights)
+        # (a GLM evaluation reads its predictors block by block when it has not kept them)
+        eta = ev.eta_block if isinstance(ev, GLMEvaluation) else ev.E
+        return self.gram_sums(rows, eta, ev.M, weights)
 
     def mstep_candidate(self, params, stats):
         """The full IRLS step from ``params`` (dispersions unchanged)."""
@@ -351,11 +356,15 @@ class GLMComponent(Component):
         """Gaussian-identity: the weighted least-squares step is exact (no step halving)."""
         return self.fam.exact_wls
 
-    def step_value(self, params, weights, rows):
-        """``(sum W log f, Evaluation)`` at ``params``: the step-halving criterion (sums add)."""
+    def step_value(self, params, weights, rows, keep_eta=True):
+        """``(sum W log f, Evaluation)`` at ``params``: the step-halving criterion (sums add).
+        Without ``keep_eta`` the predictors are not kept whole (remade where read)."""
         beta, delta, scale = self.unpack(params)
-        E, M, L, q = self._sweep(rows, beta, delta, scale, Wt=weights)
-        return q, Evaluation(L, self._key(params), E=E, M=M, scale_key=scale.tobytes())
+        # without a dispersion the accepted trial's log-densities are the next E-step's: kept
+        # whole unless they are cheaper to remake than to store
+        keep = not self.has_scale and not self.fam.cheap_loglike
+        E, M, q, L = means_pass(self, rows, beta, delta, scale, Wt=weights, keep_logpdf=keep, keep_eta=keep_eta)
+        return q, GLMEvaluation(self, rows, beta, delta, scale, self._key(params), scale.tobytes(), E, M, L)
 
     def scale_stats(self, params, weights, ev, rows):
         """Per class ``(sum W, sum W d)`` for the dispersion update (None: no dispersion).
@@ -398,13 +407,15 @@ class GLMComponent(Component):
         dispersion (reused by the next E-step)."""
         q_cur = q0 if q0 is not None else wq_block(weights, ev.logpdf)
         cand = self.mstep_candidate(params, self.mstep_stats(params, weights, ev, rows))
+        if isinstance(ev, GLMEvaluation):
+            ev.release()  # read: the trial's arrays take the place of its (memory)
         new, new_ev = params, ev
         if self.exact_step and self._center is None and not self._rank_deficient:
             # Gaussian-identity on a well-conditioned design: the weighted least-squares step
             # maximises sum W log f exactly, no check needed
             beta, delta, scale = self.unpack(cand)
-            E, M = self._sweep(rows, beta, delta)[:2]
-            new_ev = Evaluation(None, self._key(cand), E=E, M=M, scale_key=scale.tobytes())
+            E, M = means_pass(self, rows, beta, delta)[:2]
+            new_ev = GLMEvaluation(self, rows, beta, delta, scale, self._key(cand), scale.tobytes(), E, M)
             return self.scale_update(cand, self.scale_stats(cand, weights, new_ev, rows)), new_ev
         # every other step is checked: on a duplicated or badly scaled design even the exact
         # weighted least-squares solve may be inaccurate, and an M-step that lowered
@@ -415,16 +426,17 @@ class GLMComponent(Component):
         out = self.scale_update(new, self.scale_stats(new, weights, new_ev, rows))
         return out, new_ev
 
-    def _halve(self, params, cand, weights, rows, q_old):
+    def _halve(self, params, cand, weights, rows, q_old, keep_eta=True):
         """Step from ``params`` toward ``cand``, halved until ``sum W log f`` does not fall
         below ``q_old``: ``(params, q, Evaluation)`` at the accepted point, or None after 40
         halvings (one fused pass over the rows per trial)."""
         t = 1.0
         for _ in range(40):
             trial = params + t * (cand - params)
-            q, trial_ev = self.step_value(trial, weights, rows)
+            q, trial_ev = self.step_value(trial, weights, rows, keep_eta)
             if q >= q_old - 1e-10 * (abs(q_old) + 1):
                 return trial, q, trial_ev
+            trial_ev = None  # (released before the next trial's arrays are made)
             t *= 0.5
         return None
 
@@ -436,18 +448,24 @@ class GLMComponent(Component):
         """
         Wt = weights
         k = self.k
-        E = np.tile(self.fam.start_eta(), (k, 1))
+        # every class starts from the same predictors: one row broadcast, not k copies
+        eta0 = self.fam.start_eta()
         with np.errstate(over="ignore", invalid="ignore"):
-            M = self.fam.mean(E)
+            M = np.broadcast_to(self.fam.mean(eta0), (k, rows.n))
+        E = np.broadcast_to(eta0, (k, rows.n))
         scale = np.ones(k)
         beta, delta = self.irls_solve(rows, E, M, Wt)
         params = self.pack(beta, delta, scale)
-        q_prev, ev = self.step_value(params, Wt, rows)
+        # (a start's fits keep only the means whole: the predictors are one small product
+        # per block where the Gram pass reads them, and a start holds its posterior too)
+        q_prev, ev = self.step_value(params, Wt, rows, keep_eta=False)
         nbd = self.k * self.p + self.q  # the coefficients in the flat vector
         for _ in range(maxiter):
             cand = self.mstep_candidate(params, self.mstep_stats(params, Wt, ev, rows))
-            step = self._halve(params, cand, Wt, rows, q_prev)
-            if step is None:
+            ev = step = None  # (its arrays are not needed while the trial's are made)
+            step = self._halve(params, cand, Wt, rows, q_prev, keep_eta=False)
+            if step is None:  # no ascent: stay, and remake the evaluation there (rare)
+                ev = self.step_value(params, Wt, rows, keep_eta=False)[1]
                 break
             new, q_new, ev = step
             change = np.max(np.abs(new[:nbd] - params[:nbd]))
@@ -484,8 +502,11 @@ class GLMComponent(Component):
 
     def order_key(self, params, rows):
         """Weighted mean linear predictor (offset excluded) of each class."""
-        Eta = self.linear_predictor(params, rows) - rows.offset
-        return (Eta @ rows.w) / rows.w.sum()
+        # sum_i w_i (x_i beta_j + u_i delta) from the weighted column sums: no (k, n) arrays
+        beta, delta, _ = self.unpack(params)
+        w = rows.w
+        total = beta @ (rows.X.T @ w) + (float(delta @ (rows.U.T @ w)) if rows.U is not None else 0.0)
+        return total / w.sum()
 
     def permute(self, params, perm):
         beta, delta, scale = self.unpack(params)

@@ -115,6 +115,16 @@ class ConcomitantMixing(Mixing):
             self._zt = c
         return c[1]
 
+    def _unit_weights(self, rows):
+        """The unit weights, None when all are 1 (checked once per weight vector, not in
+        every Newton and objective pass)."""
+        uw = rows.unit_w
+        c = getattr(self, "_uw", None)
+        if c is None or c[0] is not uw:
+            c = (uw, None if np.all(np.asarray(uw) == 1.0) else uw)
+            self._uw = c
+        return c[1]
+
     def log_prior(self, gamma, rows=None, Z=None):
         Zd = rows.Z if Z is None else Z
         lp = self._hit(gamma, Zd)
@@ -128,8 +138,8 @@ class ConcomitantMixing(Mixing):
         return self.mstep(self.start(), Tunit, rows, n_steps=50)
 
     def mstep(self, gamma, Tunit, rows, n_steps=1):
-        g, lp = _fused.mstep(gamma, rows.Z, Tunit, rows.unit_w, n_steps=n_steps, n_jobs=rows.n_jobs,
-                             lp=self._hit(gamma, rows.Z), Zt=self._transposed(rows.Z))
+        g, lp = _fused.mstep(gamma, rows.Z, Tunit, self._unit_weights(rows), n_steps=n_steps,
+                             n_jobs=rows.n_jobs, lp=self._hit(gamma, rows.Z), Zt=self._transposed(rows.Z))
         if lp is not None:
             self._keep(g, rows.Z, lp)
         return g
@@ -138,6 +148,7 @@ class ConcomitantMixing(Mixing):
         state = self.__dict__.copy()
         state.pop("_cached", None)  # caches: never pickled
         state.pop("_zt", None)
+        state.pop("_uw", None)
         return state
 
 

@@ -117,7 +117,10 @@ def _q_block(lp, Tb, wb):
 
 
 def _weights(uw):
-    """The unit weights, or None when they are all 1 (no multiplications needed)."""
+    """The unit weights, or None when they are all 1 (no multiplications needed; None
+    itself stands for unit weights)."""
+    if uw is None:
+        return None
     uw = np.asarray(uw, dtype=float)
     return None if np.all(uw == 1.0) else uw
 

@@ -109,6 +109,19 @@ class Rows:
         self.extra = {name: np.asarray(v, dtype=float) for name, v in (extra or {}).items()}
         self.exog_names = None if exog_names is None else [str(c) for c in exog_names]
 
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("_memo", None)  # recomputed when needed
+        return state
+
+    def memo(self, key, make):
+        """``make()``, computed once for these rows and ``key`` (the response's constant of a
+        family, the design's column summary): every mixture built on the rows shares it."""
+        cache = self.__dict__.setdefault("_memo", {})
+        if key not in cache:
+            cache[key] = make()
+        return cache[key]
+
     def __setstate__(self, state):
         self.__dict__.update(state)
         self.__dict__.setdefault("n_jobs", 1)
