@@ -436,7 +436,8 @@ class EMGLM:
             raise ValueError(f"n_starts must be a positive integer, got {n_starts!r}")
         if isinstance(maxiter, bool) or not isinstance(maxiter, (numbers.Integral, np.integer)) or maxiter < 1:
             raise ValueError(f"maxiter must be a positive integer, got {maxiter!r}")
-        from .safeguards import check_random_state_value, check_tol, fewer_components_hint, warn_below_one_component
+        from .fewer_components import fewer_components_hint
+        from .safeguards import check_random_state_value, check_tol, warn_below_one_component
 
         tol = check_tol(tol)
         if accelerate not in (None, "squarem"):

@@ -37,7 +37,7 @@ import statsmodels.genmod.families as smf
 from .warnings import ConvergenceWarning
 
 __all__ = ["check_tol", "check_random_state_value", "check_response_spread", "one_component_llf",
-           "remember_one_component_llf", "fewer_components_hint",
+           "remember_one_component_llf",
            "check_start_values", "warn_below_one_component", "FAR_BELOW_PER_UNIT"]
 
 #: Given start values whose log-likelihood is below the one-component model's by more than
@@ -262,71 +262,3 @@ def warn_below_one_component(model, llf, tol, stacklevel=3):
         ConvergenceWarning, stacklevel=stacklevel,
     )
     return True
-
-
-def fewer_components_hint(mix, theta, model, names=None):
-    """Messages naming GLM components whose removal alone lowers BIC (empty when none).
-
-    Dropping component j and renormalising the other proportions, with nothing refitted,
-    gives a (k-1)-component mixture whose log-likelihood ``llf_-j`` is a lower bound for the
-    best (k-1)-component fit. When ``-2 llf_-j + log(n) (df - d_j)`` is already below this
-    fit's BIC (``d_j``: the component's coefficients, dispersion and mixing parameters), BIC
-    prefers fewer components for certain: the fit is over-fitted. A point mass is not
-    considered.
-
-    Examples
-    --------
-    >>> import numpy as np, warnings
-    >>> from emglm import EMGLM
-    >>> rng = np.random.default_rng(0)
-    >>> y = np.r_[rng.normal(-2, 1, 150), rng.normal(2, 1, 150)]
-    >>> with warnings.catch_warnings():
-    ...     warnings.simplefilter("ignore")
-    ...     res = EMGLM(y, np.ones((300, 1)), k=6).fit(start="fit")
-    >>> msgs = fewer_components_hint(res.mixture, res.theta, res.model)
-    >>> "BIC prefers fewer than k=6 components" in msgs[0]
-    True
-    """
-    k, K = mix.k, mix.K
-    lay = mix.layout
-    if k < 2 or lay is None:  # (non-GLM components: no parameter layout to count)
-        return []
-    es = mix.estep(theta)
-    P = mix.unpack(theta)
-    L = np.asarray(es.L, dtype=float)  # (n, K) row log-densities
-    w = mix.w
-    codes = getattr(model, "group_codes", None)
-    if codes is not None and len(codes) == L.shape[0]:
-        Lu = np.zeros((int(codes.max()) + 1, K))
-        with np.errstate(invalid="ignore"):
-            np.add.at(Lu, codes, w[:, None] * np.where(np.isfinite(L), L, -1e300))
-        Lu[Lu < -1e299] = -np.inf
-        uw = np.ones(Lu.shape[0])
-    else:
-        Lu, uw = L, w
-    lp = np.broadcast_to(mix.log_prior(P), Lu.shape)
-    n_eff = float(model.n_groups) if model.n_groups is not None else float(np.sum(w))
-    df = lay.size
-    per_comp = mix.p + (1 if lay.n_scale == k and k > 1 else 0) + (mix.r if lay.n_gamma else 0)
-    bic = -2.0 * float(es.llf) + np.log(n_eff) * df
-    names = names or [f"comp{j + 1}" for j in range(k)]
-    drop = []
-    with np.errstate(all="ignore"):
-        for j in range(k):
-            rest = [m for m in range(K) if m != j]
-            a = lp[:, rest] + Lu[:, rest]
-            top = np.max(a, axis=1, keepdims=True)
-            top = np.where(np.isfinite(top), top, 0.0)
-            lse = top[:, 0] + np.log(np.sum(np.exp(a - top), axis=1))
-            norm = np.log(np.sum(np.exp(lp[:, rest]), axis=1))
-            llf_j = float(uw @ (lse - norm))
-            bic_j = -2.0 * llf_j + np.log(n_eff) * (df - per_comp)
-            if np.isfinite(bic_j) and bic_j < bic:
-                drop.append((bic_j, names[j]))
-    if not drop:
-        return []
-    drop.sort()
-    which = ", ".join(n for _, n in drop)
-    return [f"BIC prefers fewer than k={k} components: removing {drop[0][1]} alone, without refitting, "
-            f"lowers BIC from {bic:.6g} to {drop[0][0]:.6g} (components whose removal lowers it: {which}); "
-            "compare fits with fewer components (emglm.select_k or the bic of each fit)"]
