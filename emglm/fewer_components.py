@@ -14,7 +14,8 @@ assumption that the removed one takes its rows. So the search is:
    over the others (renormalised posterior), the (k-1)-component mixture is fitted to that
    posterior (one complete M-step) and a few EM iterations follow, stopping as soon as its
    BIC is below the fit's, or once the remaining iterations cannot get there at the current
-   rate of increase (``MAX_ITER`` at most).
+   rate of increase (``MAX_ITER`` at most). The fit's cached E-step is dropped first (it is
+   made again when asked for), so that the search does not raise the fit's peak memory.
 
 Every mixture met on the way is a real (k-1)-component mixture and its log-likelihood is
 computed exactly, so a hint is never a guess: the best (k-1)-component fit has a
@@ -165,9 +166,18 @@ def smaller_mixture(mix, theta, model, max_iter=MAX_ITER):
     keep = [c for c in range(mix.K) if c != j]
     T = np.asarray(es.T)[:, keep]
     s = T.sum(axis=1, keepdims=True)
-    T = np.divide(T, s, out=np.full_like(T, 1.0 / T.shape[1]), where=s > 0)
+    held = s[:, 0] > 0  # rows held by j alone are shared equally among the rest
+    s[~held] = 1.0
+    T /= s
+    T[~held] = 1.0 / T.shape[1]
+    # the fit's E-step (posteriors, densities: about 2.5 times the design for k=3) is dropped
+    # while the smaller mixture is fitted, and made again when asked for (one E-step), so
+    # that the hint does not raise the fit's peak memory
+    es = None
+    mix.clear_cache()
     with np.errstate(all="ignore"):
         theta0 = small.fit_from_posterior(T, maxiter=REFIT_ITER)
+        del T
         llf0 = float(small.objective(theta0))
     if not np.isfinite(llf0):
         return None

@@ -397,13 +397,17 @@ class GLMComponent(Component):
             M = self.fam.mean(E)
         scale = np.ones(k)
         beta, delta = self.irls_solve(rows, E, M, Wt)
+        del E, M  # (k, n) arrays: one evaluation at a time is alive below (peak memory)
         params = self.pack(beta, delta, scale)
         q_prev, ev = self.step_value(params, Wt, rows)
         nbd = self.k * self.p + self.q  # the coefficients in the flat vector
         for _ in range(maxiter):
-            cand = self.mstep_candidate(params, self.mstep_stats(params, Wt, ev, rows))
+            stats = self.mstep_stats(params, Wt, ev, rows)
+            ev = step = None  # the trial points' evaluations replace it
+            cand = self.mstep_candidate(params, stats)
             step = self._halve(params, cand, Wt, rows, q_prev)
-            if step is None:
+            if step is None:  # no ascent: the dispersion below needs the evaluation at params
+                ev = self.step_value(params, Wt, rows)[1]
                 break
             new, q_new, ev = step
             change = np.max(np.abs(new[:nbd] - params[:nbd]))
