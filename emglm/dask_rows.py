@@ -50,7 +50,10 @@ _MAX_BUCKETS = 16
 
 
 def _add(a, b):
-    """``a + b`` for numbers and arrays, element by element for tuples, lists and dicts."""
+    """``a + b`` for numbers and arrays, element by element for tuples, lists and dicts (None:
+    nothing to add)."""
+    if a is None or b is None:
+        return a if b is None else b
     if isinstance(a, dict):
         return {key: _add(a[key], b[key]) for key in a}
     if isinstance(a, (tuple, list)):
@@ -109,7 +112,7 @@ def _unit_concomitant(Z, codes):
     return Zu
 
 
-def _empty_rows(widths, grouped):
+def empty_rows(widths, grouped):
     p, q, r = widths
     return Rows(np.zeros(0), np.zeros((0, p)), fixed=np.zeros((0, q)) if q else None,
                 concomitant=np.zeros((0, r)) if r else None,
@@ -139,7 +142,7 @@ def _build(design, part, series, specs, family, missing, formulas, widths):
     n_formula = mats["n_dropped"]
     record = {"n_raw": len(part), "index": part.index[keep], "group_labels": None}
     if len(keep) == 0:
-        rows, d = _empty_rows(widths, grouped), {"n_dropped": 0, "group_labels": pd.Index([])}
+        rows, d = empty_rows(widths, grouped), {"n_dropped": 0, "group_labels": pd.Index([])}
     else:
         # a partition whose weights are all zero is valid (only the total must be positive):
         # they are checked shifted by one and shifted back exactly
@@ -158,7 +161,7 @@ def _build(design, part, series, specs, family, missing, formulas, widths):
                     raise
                 d = None
         if d is None:  # every row of this partition had a missing value
-            rows, d = _empty_rows(widths, grouped), {"n_dropped": len(keep), "group_labels": pd.Index([])}
+            rows, d = empty_rows(widths, grouped), {"n_dropped": len(keep), "group_labels": pd.Index([])}
         else:
             if shift:
                 d["weights"] = d["weights"] - 1.0
@@ -458,7 +461,12 @@ class DaskRows:
         >>> total
         {'n': 3, 'sy': 6.0}
         """
-        level = self.map(fn, *args)
+        return self.reduce_over(self.partitions, fn, *args)
+
+    def reduce_over(self, futures, fn, *args):
+        """Sum of ``fn(obj, *args)`` over the objects the ``futures`` hold on the workers (a
+        tree reduction in their order, as :meth:`reduce`)."""
+        level = [self.client.submit(fn, f, *args, pure=False) for f in futures]
         while len(level) > 1:
             nxt = [self.client.submit(_add, a, b, pure=False) for a, b in zip(level[::2], level[1::2])]
             if len(level) % 2:

@@ -44,7 +44,7 @@ import numpy as np
 
 from .warnings import DegenerateComponentWarning
 
-__all__ = ["VAR_FLOOR_REL", "dispersion_floor", "diagnose", "warn_degenerate", "check_min_proportion"]
+__all__ = ["VAR_FLOOR_REL", "dispersion_floor", "floor_from_scale", "diagnose", "warn_degenerate", "check_min_proportion"]
 
 #: Dispersion floor relative to the constant-mean model's dispersion.
 VAR_FLOOR_REL = 1e-8
@@ -83,6 +83,18 @@ def dispersion_floor(fam, w, rel=VAR_FLOOR_REL):
             phi0 = fam.scale_mle([np.full(fam.y.shape, ybar)], [w])
         except (ValueError, FloatingPointError, ArithmeticError):
             phi0 = np.nan
+    return floor_from_scale(phi0, rel)
+
+
+def floor_from_scale(phi0, rel=VAR_FLOOR_REL):
+    """The dispersion floor from the constant-mean model's dispersion ``phi0`` (computed in
+    memory by :func:`dispersion_floor`, or from sums over partitions).
+
+    Examples
+    --------
+    >>> floor_from_scale(2.0, rel=0.5), floor_from_scale(float("nan"), rel=0.5)
+    (1.0, 0.5)
+    """
     if not (np.isfinite(phi0) and phi0 > 0):
         phi0 = 1.0  # constant response: any positive floor keeps the density finite
     return float(rel * phi0)

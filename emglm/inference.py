@@ -35,7 +35,7 @@ from .cov_options import COV_TYPES, check_cov_kwds, check_cov_type  # noqa: F401
 from .information import analytic_information, supports_analytic
 from .warnings import DegenerateComponentWarning
 
-__all__ = ["COV_TYPES", "check_cov_type", "check_cov_kwds", "total_score", "unit_scores",
+__all__ = ["covariance_from_information", "COV_TYPES", "check_cov_type", "check_cov_kwds", "total_score", "unit_scores",
            "outer_product", "cluster_outer_product", "observed_information", "covariance"]
 
 
@@ -421,22 +421,44 @@ def covariance(engine, theta, cov_type="oim", cov_kwds=None):
     else:
         opg = outer_product(engine, theta)
         if cov_type == "opg":
-            cov, pd_ok = _inverse(opg, "outer product of the scores")
-            return dict(cov=cov, oim=None, opg=opg, positive_definite=pd_ok)
+            return covariance_from_information(None, opg, "opg")
         info = observed_information(engine, theta, opg=opg)
+    if cov_type != "cluster":
+        return covariance_from_information(info, opg, cov_type)
     inv, pd_ok = _inverse(info)
-    out = dict(oim=info, opg=opg, positive_definite=pd_ok)
-    if cov_type == "cluster":
-        kw = cov_kwds or {}
-        if kw.get("codes") is None:
-            raise ValueError("cov_kwds: cov_type='cluster' needs the cluster codes (see check_cov_kwds)")
-        Bc, C = cluster_outer_product(engine, theta, kw["codes"])
-        cov = inv @ Bc @ inv
-        N = engine.G  # units scored: rows, or the model's groups
-        factor = C / (C - 1.0) * (N - 1.0) / (N - dim) if kw.get("use_correction", True) else 1.0
-        cov = cov * factor
-        out.update(n_clusters=C, correction=factor)
-    else:
-        cov = inv if cov_type == "oim" else inv @ opg @ inv
-    out["cov"] = 0.5 * (cov + cov.T)
-    return out
+    kw = cov_kwds or {}
+    if kw.get("codes") is None:
+        raise ValueError("cov_kwds: cov_type='cluster' needs the cluster codes (see check_cov_kwds)")
+    Bc, C = cluster_outer_product(engine, theta, kw["codes"])
+    cov = inv @ Bc @ inv
+    N = engine.G  # units scored: rows, or the model's groups
+    factor = C / (C - 1.0) * (N - 1.0) / (N - dim) if kw.get("use_correction", True) else 1.0
+    cov = cov * factor
+    return dict(oim=info, opg=opg, positive_definite=pd_ok, n_clusters=C, correction=factor,
+                cov=0.5 * (cov + cov.T))
+
+
+def covariance_from_information(info, opg, cov_type="oim"):
+    """The ``covariance`` dict from the observed information and the outer product of the
+    unit scores (sums over rows: a backend holding the rows in partitions adds them).
+
+    Parameters
+    ----------
+    info, opg : ndarray (dim, dim)
+    cov_type : {"oim", "opg", "robust"}
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> out = covariance_from_information(np.diag([4.0, 1.0]), np.diag([2.0, 1.0]), "robust")
+    >>> np.diag(out["cov"]).tolist()  # I^-1 B I^-1
+    [0.125, 1.0]
+    """
+    if cov_type == "opg":
+        cov, pd_ok = _inverse(opg, "outer product of the scores")
+        return dict(cov=cov, oim=None, opg=opg, positive_definite=pd_ok)
+    if cov_type not in ("oim", "robust"):
+        raise ValueError(f"cov_type must be 'oim', 'opg' or 'robust' here, got {cov_type!r}")
+    inv, pd_ok = _inverse(info)
+    cov = inv if cov_type == "oim" else inv @ opg @ inv
+    return dict(oim=info, opg=opg, positive_definite=pd_ok, cov=0.5 * (cov + cov.T))

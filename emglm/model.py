@@ -186,6 +186,14 @@ class EMGLM:
 
         if isinstance(data, pd.DataFrame) and len(data) == 0:
             raise ValueError("data has no rows")
+        if type(data).__module__.startswith("dask"):  # rows on a cluster: fitted over partitions
+            from .dask_model import DaskEMGLM
+
+            return DaskEMGLM.from_formula(formula, data, k, family=family, offset=offset, exposure=exposure,
+                                          weights=weights, mixing=mixing, missing=missing,
+                                          concomitant=concomitant, groups=groups, fixed=fixed,
+                                          point_mass=point_mass, scale=scale,
+                                          eval_env=resolve_eval_env(eval_env), model_class=cls, **kwargs)
         return build_from_formula(cls, formula, data, k, family=family, offset=offset,
                                   exposure=exposure, weights=weights, mixing=mixing,
                                   missing=missing, concomitant=concomitant, groups=groups,

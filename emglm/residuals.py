@@ -21,7 +21,30 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-__all__ = ["quantile_residuals", "mixture_moments", "DispersionTest", "dispersion_test"]
+__all__ = ["pooled_predictor", "quantile_residuals", "mixture_moments", "DispersionTest", "dispersion_test"]
+
+
+def pooled_predictor(T, Eta, scale, k, fam):
+    """Pooled ``(eta, mu, phi)`` of the first ``k`` (GLM) classes for posteriors ``T`` (n, K),
+    linear predictors ``Eta`` (n, k) and dispersions ``scale`` (k,); ``fam`` the family's
+    adapter (see :meth:`EMGLMResults.pooled`).
+
+    Examples
+    --------
+    >>> import numpy as np, statsmodels.api as sm
+    >>> from emglm.families import FamilyAdapter
+    >>> fam = FamilyAdapter(sm.families.Gaussian(), np.zeros(1), np.ones(1))
+    >>> eta, mu, phi = pooled_predictor(np.array([[0.5, 0.5]]), np.array([[0.0, 2.0]]), np.ones(2), 2, fam)
+    >>> eta.tolist(), phi.tolist()
+    ([1.0], [1.0])
+    """
+    Tg = T[:, :k]
+    s = Tg.sum(axis=1, keepdims=True)
+    Tg = np.divide(Tg, s, out=np.full_like(Tg, 1.0 / k), where=s > 0)
+    eta = np.sum(Tg * Eta, axis=1)
+    mu = fam.mean(eta)
+    phi = 1.0 / np.sum(Tg / scale[None, :], axis=1)
+    return eta, mu, phi
 
 
 def quantile_residuals(mix, theta, prior, random_state=None):

@@ -14,6 +14,7 @@ from .results_residuals import ResidualsMixin
 __all__ = ["EMGLMResults"]
 
 
+
 class EMGLMResults(ResidualsMixin, MixingParamsMixin, PostEstimation):
     """Results of :meth:`EMGLM.fit`.
 
@@ -235,14 +236,9 @@ class EMGLMResults(ResidualsMixin, MixingParamsMixin, PostEstimation):
         posterior-weighted mean ``1 / sum_j (T_ij / phi_j)`` (exact for Gaussian geometric
         pooling).
         """
-        k = self.k
-        Tg = T[:, :k]
-        s = Tg.sum(axis=1, keepdims=True)
-        Tg = np.divide(Tg, s, out=np.full_like(Tg, 1.0 / k), where=s > 0)
-        eta = np.sum(Tg * Eta, axis=1)
-        mu = self.mixture.fam.mean(eta)
-        phi = 1.0 / np.sum(Tg / scale[None, :], axis=1)
-        return eta, mu, phi
+        from .residuals import pooled_predictor
+
+        return pooled_predictor(T, Eta, scale, self.k, self.mixture.fam)
 
     @cached_property
     def _pooled_train(self):

@@ -23,7 +23,20 @@ from .glm import GLMComponent
 from .pointmass import PointMass
 from .rows import ordered_sum
 
-__all__ = ["Mixture", "EStep"]
+__all__ = ["Mixture", "EStep", "order_classes"]
+
+
+def order_classes(key, scale, pi):
+    """Permutation sorting classes by ``key`` (ties to 1e-10 relative broken by ``scale``, then
+    by the proportions ``pi``).
+
+    Examples
+    --------
+    >>> order_classes(np.array([2.0, 1.0, 2.0]), np.array([1.0, 1.0, 0.5]), np.ones(3)).tolist()
+    [1, 2, 0]
+    """
+    keyv = np.round(key / (np.max(np.abs(key)) + 1e-300), 10)
+    return np.lexsort((pi, scale, keyv))
 
 
 def _lse_posterior(A):
@@ -364,12 +377,14 @@ class Mixture:
         if len(self.regression) > 1:  # different models: kept in the order they were given
             return np.arange(self.k)
         comp, p = self.components[0], self.component_params(theta)[0]
-        m = comp.order_key(p, self.rows)
-        keyv = np.round(m / (np.max(np.abs(m)) + 1e-300), 10)
         k = comp.n_classes
-        lp = self.log_prior(theta)
-        pi = np.exp(lp).mean(axis=0)[:k]
-        return np.lexsort((pi, comp.scale(p), keyv))
+        pi = np.exp(self.log_prior(theta)).mean(axis=0)[:k]
+        return order_classes(comp.order_key(p, self.rows), comp.scale(p), pi)
+
+    def remember(self, c, ev):
+        """Keep component ``c``'s Evaluation ``ev`` for the next E-step, which reuses it when
+        its parameters match (a backend that runs the M-step's trials itself)."""
+        self._memo[c] = ev
 
     def permute(self, theta, perm):
         """Reorder the regression classes of ``theta`` by ``perm`` (a point mass stays last)."""
