@@ -9,6 +9,8 @@
   values whose log-likelihood is far below the one-component model's, cannot lead EM to a
   sensible optimum (a component empties at once and never comes back): given start values
   are refused with a ValueError naming ``start_params``; generated starts are dropped.
+* :func:`fit_one_component_reference`: that reference, fitted before the mixture (see
+  :mod:`emglm.one_component`: the starts use the same fit).
 * :func:`warn_below_one_component`: a k-component mixture nests the one-component GLM (all
   components equal), so a fit ending below the one-component log-likelihood stopped at a
   saddle point or an emptied component, not at a maximum. It is reported with a
@@ -29,24 +31,21 @@ from __future__ import annotations
 
 import numbers
 import warnings
-import weakref
 
 import numpy as np
 import statsmodels.genmod.families as smf
 
+from .one_component import one_component_llf
 from .warnings import ConvergenceWarning
 
 __all__ = ["check_tol", "check_random_state_value", "check_response_spread", "one_component_llf",
-           "remember_one_component_llf",
+           "fit_one_component_reference",
            "check_start_values", "warn_below_one_component", "FAR_BELOW_PER_UNIT"]
 
 #: Given start values whose log-likelihood is below the one-component model's by more than
 #: this many nats per unit (row, or group) are refused: every row is then e**10 times less
 #: likely on average than under a single GLM, i.e. the start puts components far from the data.
 FAR_BELOW_PER_UNIT = 10.0
-
-# one-component log-likelihood of each model (computed at most once; dropped with the model)
-_ONE_COMPONENT_LLF = weakref.WeakKeyDictionary()
 
 # the dispersion floor is this fraction of the constant-mean model's dispersion (see
 # emglm.degenerate.VAR_FLOOR_REL); it must stay a normal float
@@ -128,45 +127,27 @@ def check_response_spread(family, y, weights, name="endog"):
         )
 
 
-def one_component_llf(model):
-    """Log-likelihood of the one-component GLM fitted to ``model``'s data (computed once per model).
-
-    Examples
-    --------
-    >>> import numpy as np, statsmodels.api as sm
-    >>> from emglm import EMGLM
-    >>> y = np.array([0.0, 1, 1, 2, 3, 5, 8, 13])
-    >>> m = EMGLM(y, np.ones((8, 1)), k=2, family=sm.families.Poisson())
-    >>> ref = sm.GLM(y, np.ones((8, 1)), family=sm.families.Poisson()).fit().llf
-    >>> bool(np.isclose(one_component_llf(m), ref))
-    True
-    """
-    llf1 = _ONE_COMPONENT_LLF.get(model)
-    if llf1 is None:
-        base = model.make_mixture(k=1, point_mass=None, mixing="equal")
-        llf1 = remember_one_component_llf(model, base.objective(base.fit_from_posterior(np.ones((base.n, 1)))))
-    return llf1
+def _nested(model):
+    # with equal priors a point mass holds a fixed share: the one-component GLM is then
+    # not a special case of the mixture
+    return not (model.point_mass is not None and model.mixing == "equal")
 
 
-def remember_one_component_llf(model, llf):
-    """Keep the one-component log-likelihood of ``model`` (the starts compute it anyway).
+def fit_one_component_reference(model):
+    """Fit the one-component reference of the checks now, if they will need it.
+
+    Called before a fit: fitted after it, next to the fitted mixture's arrays, it would add
+    to the fit's peak memory; the generated starts reuse the same fit.
 
     Examples
     --------
     >>> import numpy as np
     >>> from emglm import EMGLM
     >>> m = EMGLM(np.arange(6.0), np.ones((6, 1)), k=2)
-    >>> remember_one_component_llf(m, -12.5) == one_component_llf(m)
+    >>> fit_one_component_reference(m) == one_component_llf(m)
     True
     """
-    _ONE_COMPONENT_LLF[model] = float(llf)
-    return float(llf)
-
-
-def _nested(model):
-    # with equal priors a point mass holds a fixed share: the one-component GLM is then
-    # not a special case of the mixture
-    return not (model.point_mass is not None and model.mixing == "equal")
+    return one_component_llf(model) if _nested(model) else None
 
 
 def check_start_values(model, mix, thetas, given):
