@@ -312,6 +312,9 @@ def fit(model, start, start_params, n_starts, rng, tol, maxiter, accelerate, war
     mix = model.make_mixture()
     if start_params is None:
         validate_start(model, mix.K, start)
+    from .safeguards import fit_one_component_reference
+
+    fit_one_component_reference(model)  # before the mixture's arrays exist (peak memory)
     screening = (warm is None and start_params is None and isinstance(start, str) and start == "screen"
                  and mix.k > 1)
     if isinstance(start, str) and start == "screen" and not screening:

@@ -445,8 +445,7 @@ class EMGLM:
         if isinstance(maxiter, bool) or not isinstance(maxiter, (numbers.Integral, np.integer)) or maxiter < 1:
             raise ValueError(f"maxiter must be a positive integer, got {maxiter!r}")
         from .fewer_components import fewer_components_hint
-        from .safeguards import (check_random_state_value, check_tol, fit_one_component_reference,
-                                 warn_below_one_component)
+        from .safeguards import check_random_state_value, check_tol, warn_below_one_component
 
         tol = check_tol(tol)
         if accelerate not in (None, "squarem"):
@@ -471,7 +470,6 @@ class EMGLM:
         # and a single-threaded BLAS sums long dot products the same way for every n_jobs
         self.n_jobs = n_jobs  # threads of the row passes, in the fit and after it
         with blas_limit(n_jobs):
-            fit_one_component_reference(self)
             mix, theta, best, table, warm_info = fitting.fit(
                 self, start, start_params, n_starts, rng, tol, maxiter, accelerate, warm,
                 progress, min_proportion, stop=stop, screen_opts=screen_opts)
