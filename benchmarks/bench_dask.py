@@ -79,6 +79,12 @@ def write_parquet(n, folder, npartitions):
     return X, y, z, fam
 
 
+def _worker_rss():
+    import psutil
+
+    return psutil.Process().memory_info().rss
+
+
 def per_iteration(fixed_point, theta, reps, clear=None):
     times = []
     th = theta
@@ -101,7 +107,8 @@ def dask_run(folder, formula, n_workers, reps, memory_limit="auto"):
     from emglm.dask_model import build_template
 
     with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                      memory_limit=memory_limit, silence_logs=logging.ERROR) as cluster, Client(cluster):
+                      memory_limit=memory_limit, silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+        base_rss = max(client.run(_worker_rss).values())
         with PeakRSS() as mem:
             t0 = time.perf_counter()
             ddf = dd.read_parquet(folder)
@@ -116,7 +123,8 @@ def dask_run(folder, formula, n_workers, reps, memory_limit="auto"):
         dmix.objective(theta)  # build the partitions' mixtures
         t_min, t_med = per_iteration(dmix.fixed_point, theta, reps)
         passes = dmix.n_passes
-        return dict(build=t_build, fit=t_fit, n_iter=res.n_iter, llf=res.llf, it_min=t_min, it_med=t_med,
+        rss = max(client.run(_worker_rss).values())
+        return dict(worker_rss=rss, worker_base=base_rss, build=t_build, fit=t_fit, n_iter=res.n_iter, llf=res.llf, it_min=t_min, it_med=t_med,
                     client_rise=mem.rise, passes=passes, theta=theta)
 
 
@@ -153,6 +161,8 @@ def main():
             print(f"dask, 2 workers x 1 thread: build {two['build']:.1f} s, fit {two['fit']:.1f} s "
                   f"({two['n_iter']} EM iterations, llf {two['llf']:.2f})")
             print(f"  per EM-map evaluation: min {two['it_min'] * 1e3:.0f} ms, median {two['it_med'] * 1e3:.0f} ms")
+            print(f"  largest worker process after the fit: {two['worker_rss'] / 2**20:.0f} MiB "
+                  f"({two['worker_base'] / 2**20:.0f} MiB before the data were read)")
             print(f"  client peak memory rise during build + fit: {two['client_rise'] / 2**20:.0f} MiB = "
                   f"{two['client_rise'] / xbytes:.3f} x the design matrix (goal < 0.05)")
             mem2 = memory_run(X, y, two["theta"], args.reps, 2)
@@ -167,10 +177,18 @@ def main():
                 print(f"dask, 1 worker: per EM-map evaluation min {one['it_min'] * 1e3:.0f} ms")
                 print(f"RATIO scaling 1 -> 2 workers (time 1 / time 2): {one['it_min'] / two['it_min']:.2f} (ideal 2)")
             if args.spill:
-                per_worker = 0.6 * xbytes / 2  # below the design each worker holds
-                spill = dask_run(folder, formula, 2, max(2, args.reps // 2), memory_limit=int(per_worker))
-                print(f"dask with worker memory limit {per_worker / 2**20:.0f} MiB (< data per worker): "
-                      f"per EM-map evaluation min {spill['it_min'] * 1e3:.0f} ms; fit {spill['fit']:.1f} s")
+                # a limit below what each worker held in the run above (its rows, the EM's
+                # per-row arrays, the process itself): dask spills partitions to disk between
+                # passes; 5 times as many partitions, so that one partition's working set fits
+                held = two["worker_rss"] - two["worker_base"]  # above the bare process
+                limit = int(two["worker_base"] + 0.5 * held)
+                with tempfile.TemporaryDirectory() as small:
+                    write_parquet(args.n, small, 5 * nparts)
+                    spill = dask_run(small, formula, 2, max(2, args.reps // 2), memory_limit=limit)
+                print(f"dask, {5 * nparts} partitions, worker memory limit {limit / 2**20:.0f} MiB = the bare worker "
+                      f"process ({two['worker_base'] / 2**20:.0f} MiB) + half the {held / 2**20:.0f} MiB a worker "
+                      f"held without a limit: per EM-map evaluation min "
+                      f"{spill['it_min'] * 1e3:.0f} ms; fit {spill['fit']:.1f} s")
                 print(f"RATIO spilled / in-memory workers per iteration: {spill['it_min'] / two['it_min']:.2f}")
 
 

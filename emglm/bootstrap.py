@@ -50,7 +50,9 @@ def _bundle(model):
     return dict(cls=type(model), family=fam, endog=model.endog, trials=model.trials, exog=model.exog, offset=model.offset,
                 weights=model.freq_weights, fixed=model.fixed_exog, concomitant=model.concomitant_exog,
                 groups=model.group_codes, point_mass=model.point_mass, mixing=model.mixing,
-                scale=model.scale_mode, k=model.k,
+                scale=model.scale_mode, k=model.k, names=dict(exog=list(model.exog_names)),
+                component_terms=getattr(model, "component_terms", None), shared_terms=getattr(model, "shared_terms", None),
+                extra=getattr(model, "extra", None) or None,
                 binomial_trials=isinstance(fam, smf.Binomial) and bool(np.any(model.trials != 1)))
 
 
@@ -70,7 +72,10 @@ def _model_from(b, rows=None, endog=None, weights=None, groups=None, k=None):
                  weights=take(b["weights"]) if weights is None else weights, mixing=b["mixing"],
                  fixed=take(b["fixed"]), concomitant=take(b["concomitant"]),
                  groups=take(b["groups"]) if groups is None else groups, point_mass=b["point_mass"],
-                 scale=b["scale"], missing="raise")
+                 scale=b["scale"], missing="raise", names=b.get("names", {}),
+                 extra=None if b.get("extra") is None else {nm: take(v) for nm, v in b["extra"].items()},
+                 **({} if b.get("component_terms") is None else
+                    dict(component_terms=b["component_terms"], shared_terms=b["shared_terms"])))
 
 
 # ---------------------------------------------------------------------- engine adapter
@@ -93,6 +98,8 @@ def _refit(model, theta0, tol, maxiter):
 def _relabel(eng, theta, theta_ref, gram):
     """``theta`` with its components in the labels of ``theta_ref`` (engine adapter: the
     layout's unpacking and the engine's permutation); also whether they moved."""
+    if eng.keeps_order:  # different models per component: their labels are their models
+        return theta, False
     P, Pref = eng.unpack(theta), eng.unpack(theta_ref)
     perm = match_components(P.beta, np.log(P.scale), Pref.beta, np.log(Pref.scale), gram)
     if np.all(perm == np.arange(perm.size)):

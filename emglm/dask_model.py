@@ -207,6 +207,9 @@ class DaskEMGLM:
             raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(kwargs))}")
         if model_class is None:
             from emglm import EMGLM as model_class  # the package's public model
+        if isinstance(formula, (list, tuple)):
+            raise TypeError("formula: a formula per component fits in memory; pass a pandas DataFrame "
+                            "(data.compute()) or one formula for all components")
         check_k(k)
         family = sm.families.Gaussian() if family is None else family
         if not isinstance(family, smf.Family):

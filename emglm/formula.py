@@ -25,23 +25,28 @@ class Design:
         carry their own intercepts).
     """
 
-    def __init__(self, endog, exog, fixed=None, fixed_columns=None, concomitant=None):
+    def __init__(self, endog, exog, fixed=None, fixed_columns=None, concomitant=None, component_exog=None,
+                 exog_names=None):
         self.endog = endog
         self.exog = exog
         self.fixed = fixed
         self.fixed_columns = fixed_columns
         self.concomitant = concomitant
+        #: one design info per component formula (a formula per component), else None
+        self.component_exog = component_exog
+        #: the union design's column names (a formula per component), else None
+        self.exog_names = exog_names
 
     # patsy's design infos refuse pickling; their content (terms, categorical levels,
     # stateful-transform state) is stored as plain data instead (emglm.design_state)
-    _INFOS = ("endog", "exog", "fixed", "concomitant")
+    _INFOS = ("endog", "exog", "fixed", "concomitant", "component_exog")
 
     def __getstate__(self):
         from .design_state import encode
 
         state = dict(self.__dict__)
         memo = {}
-        state["_encoded_infos"] = {name: encode(state.pop(name), memo) for name in self._INFOS}
+        state["_encoded_infos"] = {name: encode(state.pop(name, None), memo) for name in self._INFOS}
         return state
 
     def __setstate__(self, state):
@@ -60,8 +65,13 @@ class Design:
         return m
 
     def exog_matrix(self, data):
-        """Component design for new data."""
-        return self._build(self.exog, data)
+        """Component design for new data (the union of the formulas' columns for a formula
+        per component)."""
+        if getattr(self, "component_exog", None) is None:
+            return self._build(self.exog, data)
+        from .formula_list import union_matrix
+
+        return union_matrix([self._build(info, data) for info in self.component_exog])[self.exog_names]
 
     def fixed_matrix(self, data):
         if self.fixed is None:
@@ -154,8 +164,21 @@ def build_from_formula(cls, formula, data, k, family=None, offset=None, exposure
     >>> EMGLM.from_formula("y ~ x", df, k=1).exog_names
     ['Intercept', 'x']
     """
-    if not isinstance(formula, str) or "~" not in formula:
+    from .formula_list import check_formula_list, is_formula_list
+
+    formulas = None
+    if is_formula_list(formula):  # one formula per component
+        formulas, k = check_formula_list(formula, k, family)
+        if family is not None and not isinstance(family, (list, tuple)):
+            family = [family] * k
+        elif family is None:
+            import statsmodels.api as sm
+
+            family = [sm.families.Gaussian() for _ in range(k)]
+    elif not isinstance(formula, str) or "~" not in formula:
         raise TypeError(f"formula must be a string 'y ~ x1 + x2', got {formula!r}")
+    elif k is None and isinstance(family, (list, tuple)):
+        k = len(family)  # a family per component: k is the number of families
     if not isinstance(data, pd.DataFrame):
         if isinstance(data, dict):
             data = pd.DataFrame(data)
@@ -171,10 +194,20 @@ def build_from_formula(cls, formula, data, k, family=None, offset=None, exposure
     na = patsy.NAAction(on_NA="drop" if missing == "drop" else "raise")
     from .data import check_formula_missing
 
-    check_formula_missing(data, [formula, fixed, concomitant], missing)  # ValueError naming the column
+    check_formula_missing(data, list(formulas or [formula]) + [fixed, concomitant], missing)  # names the column
 
-    y, X = patsy.dmatrices(formula, data, NA_action=na, return_type="dataframe", eval_env=eval_env)
-    y_info, x_info = y.design_info, X.design_info
+    component_exog = None
+    if formulas is not None:
+        from .formula_list import component_designs, shared_terms
+
+        y, y_info, X, terms, component_exog = component_designs(formulas, data, na, eval_env)
+        x_info = component_exog[0]
+        kwargs["component_terms"] = terms
+        kwargs["shared_terms"] = [] if fixed is None else shared_terms(fixed, data, na, eval_env, terms)
+        fixed = None  # the shared terms are columns of the component formulas
+    else:
+        y, X = patsy.dmatrices(formula, data, NA_action=na, return_type="dataframe", eval_env=eval_env)
+        y_info, x_info = y.design_info, X.design_info
     pieces = [y.index]
     U = Z = None
     fixed_info = fixed_cols = conc_info = None
@@ -217,7 +250,8 @@ def build_from_formula(cls, formula, data, k, family=None, offset=None, exposure
     if comp_extra:
         kwargs["extra"] = comp_extra
 
-    design = Design(y_info, x_info, fixed_info, fixed_cols, conc_info)
+    design = Design(y_info, x_info, fixed_info, fixed_cols, conc_info, component_exog=component_exog,
+                    exog_names=None if component_exog is None else list(X.columns))
     names = dict(exog=list(X.columns), endog=list(y.columns),
                  fixed=list(U.columns) if U is not None else None,
                  concomitant=list(Z.columns) if Z is not None else None)

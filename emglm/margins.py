@@ -55,6 +55,11 @@ def _mixture(res):
     parameter layout, the family's inverse link and the number of classes.
     """
     eng = res.mixture
+    if eng.glm is None:  # the delta method here differentiates one GLM's linear predictors
+        raise NotImplementedError(
+            "get_prediction, get_margeff, class_means and class_probabilities work on mixtures of one GLM "
+            f"family and design; for {res.model.family_name} components use predict() and "
+            "predict(which='components')")
     return SimpleNamespace(layout=eng.layout, mean=eng.fam.mean, K=eng.K, k=eng.k, equal=eng.equal,
                            link=res.family.link, point_mass=res.model.point_mass,
                            unit_w=np.asarray(eng.unit_w, float), unit_Z=eng.Z)

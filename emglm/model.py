@@ -93,6 +93,10 @@ class EMGLM:
         self.design = kwargs.pop("design", None)
         names = kwargs.pop("names", {})
         extra = kwargs.pop("extra", None)
+        #: a formula per component: the union design's column names in each formula, else None
+        self.component_terms = kwargs.pop("component_terms", None)
+        #: terms whose coefficient is shared by the components whose formulas contain them
+        self.shared_terms = list(kwargs.pop("shared_terms", None) or [])
         from .families import is_component_family
 
         if is_component_family(family):
@@ -104,6 +108,11 @@ class EMGLM:
                 extra = family.extra_data()
         elif is_family_list(family):
             extra = family_list_extra(family) if extra is None else extra
+            from .percomponent import prepare_family_list_endog
+
+            endog, family = prepare_family_list_endog(family, endog, None if self.design is None else self.design.endog)
+            if isinstance(endog, pd.Series) and names.get("endog") and len(names["endog"]) > 1:
+                names = dict(names, endog=[str(endog.name)])
         elif self.design is not None:
             from .data import check_numeric_response
 
@@ -148,7 +157,7 @@ class EMGLM:
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def from_formula(cls, formula, data, k, family=None, offset=None, exposure=None, weights=None,
+    def from_formula(cls, formula, data, k=None, family=None, offset=None, exposure=None, weights=None,
                      mixing="estimate", missing="drop", concomitant=None, groups=None, fixed=None,
                      point_mass=None, scale="component", eval_env=0, **kwargs):
         """Build a model from an R-style formula (patsy) and a DataFrame.
@@ -157,6 +166,15 @@ class EMGLM:
         arrays: a pandas Series is matched to the rows of ``data`` by index label, a plain
         array by position. ``concomitant`` and ``fixed`` are one-sided formulas
         (``"~ z1 + z2"``). Binomial responses may be written ``successes + failures ~ x``.
+
+        ``formula`` may be a list of formulas, one per component, with the same response
+        (Stata fmm's hybrid models): ``["y ~ x", "y ~ x + z"]``. ``k`` may then be omitted
+        (it must otherwise equal the number of formulas), ``family`` is one family for all or
+        a list of one per formula, and the components keep the order of the formulas. The
+        terms of ``fixed`` must appear in the formulas: each shared term's coefficient is
+        shared by the components whose formulas contain it. In ``params`` a term that is not
+        in a component's formula is NaN in that component's column. ``k`` may also be
+        omitted with a list of families (one per component).
 
         ``eval_env`` is where names in the formula that are not columns of ``data`` are
         looked up, as in statsmodels: an int, the depth of the calling frame (0, the
@@ -181,6 +199,15 @@ class EMGLM:
         >>> np.round(res.params.to_numpy(), 1)
         array([[-2. ,  1. ],
                [-1. ,  1.9]])
+
+        A formula per component: a Poisson regression on ``x`` and a constant Poisson rate.
+
+        >>> df["n"] = rng.poisson(np.where(rng.random(300) < 0.6, np.exp(1 + df.x), 5.0))
+        >>> res = EMGLM.from_formula(["n ~ x", "n ~ 1"], df, family=sm.families.Poisson()).fit()
+        >>> res.params.round(1)
+                   comp1  comp2
+        Intercept    0.9    1.6
+        x            1.0    NaN
         """
         from .formula import build_from_formula, resolve_eval_env
 
@@ -208,7 +235,11 @@ class EMGLM:
 
         D = self.exog if self.fixed_exog is None else np.hstack([self.exog, self.fixed_exog])
         names = list(self.exog_names) + list(self.fixed_names)
-        found = collinear_columns(D, names)
+        if getattr(self, "component_terms", None) is not None:  # each formula's own columns
+            found = list(dict.fromkeys((nm, tuple(deps)) for terms in self.component_terms for nm, deps in
+                                       collinear_columns(D[:, [names.index(t) for t in terms]], list(terms))))
+        else:
+            found = collinear_columns(D, names)
         if found:
             what = "; ".join(f"{nm} is a linear combination of {', '.join(deps) or 'the others'}"
                              for nm, deps in found)
@@ -298,7 +329,12 @@ class EMGLM:
         floor = self.dispersion_floor() if var_floor is None else var_floor
         from .percomponent import is_family_list, make_components
 
-        if is_family_list(self.family):
+        if getattr(self, "component_terms", None) is not None:
+            from .percomponent import make_design_components
+
+            comps = make_design_components(self.family, rows, k, self.component_terms, self.shared_terms,
+                                           scale=self.scale_mode)
+        elif is_family_list(self.family):
             comps = make_components(self.family, rows, k, scale=self.scale_mode)
         elif is_component_family(self.family):
             comps = [self.family.make_component(rows, k, scale=self.scale_mode, var_floor=floor)]
@@ -434,8 +470,12 @@ class EMGLM:
         from .percomponent import is_family_list
 
         if min_proportion is not None and is_family_list(self.family):
-            raise ValueError("min_proportion: components cannot be removed from a model with a family per "
-                             "component (each component is its own model)")
+            raise ValueError("min_proportion: components cannot be removed from a model with a family or a "
+                             "formula per component (each component is its own model)")
+        if start_params is not None and is_family_list(self.family):
+            raise ValueError("start_params: coefficients shaped like params start models of one family and "
+                             "design; with a family or a formula per component pass start= class labels or "
+                             "posterior probabilities")
         from .parallel import check_n_jobs
 
         n_jobs = check_n_jobs(n_jobs)

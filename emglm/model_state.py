@@ -66,6 +66,52 @@ def _family_from_json(d):
         return cls(link=link, **kw)
 
 
+def _component_family_to_json(family, arrays, key):
+    """A family of :mod:`emglm.components` by class name and its (plain) attributes."""
+    import numbers
+
+    from . import components
+
+    name = type(family).__name__
+    if getattr(components, name, None) is not type(family):
+        raise TypeError(f"the file format stores statsmodels GLM families and those of emglm.components, not "
+                        f"{name}; pickle these results instead")
+    attrs = {}
+    for a, v in vars(family).items():
+        if v is None or isinstance(v, (str, bool, numbers.Real)):
+            attrs[a] = {"value": v.item() if isinstance(v, np.generic) else v}
+        elif isinstance(v, (list, tuple)) and all(isinstance(x, str) for x in v):
+            attrs[a] = {"list": list(v)}
+        else:  # a per-row array (a censoring status given as values)
+            arrays[f"{key}.{a}"] = np.asarray(v)
+            attrs[a] = {"array": f"{key}.{a}"}
+    return {"name": name, "attrs": attrs}
+
+
+def _component_family_from_json(d, arrays):
+    from . import components
+
+    cls = getattr(components, str(d.get("name")), None)
+    if not isinstance(cls, type) or str(d.get("name")) not in components.__all__:
+        raise EmglmFileError(f"the file names an unknown component family: {d.get('name')!r}")
+    fam = object.__new__(cls)
+    for a, v in d["attrs"].items():
+        setattr(fam, a, arrays[v["array"]] if "array" in v else list(v["list"]) if "list" in v else v["value"])
+    return fam
+
+
+def _family_list_to_json(families, arrays, key):
+    import statsmodels.genmod.families as smf
+
+    return [{"family": _family_to_json(f)} if isinstance(f, smf.Family)
+            else {"component": _component_family_to_json(f, arrays, f"{key}.{i}")} for i, f in enumerate(families)]
+
+
+def _family_list_from_json(items, arrays):
+    return tuple(_family_from_json(d["family"]) if "family" in d else _component_family_from_json(d["component"], arrays)
+                 for d in items)
+
+
 # ---------------------------------------------------------------------- model and results
 _INDEXES = ("row_index", "group_labels")
 
@@ -86,13 +132,17 @@ def model_to_state(model, remove_data, arrays):
         key = f"model.{name}"
         if isinstance(v, smf.Family):
             doc[name] = {"family": _family_to_json(v)}
+        elif name == "family" and isinstance(v, (list, tuple)):  # a family per component
+            doc[name] = {"family_list": _family_list_to_json(v, arrays, key)}
         elif name == "family":
-            raise TypeError(f"the file format stores statsmodels GLM families only, not {type(v).__name__}; "
-                            "pickle these results instead")
+            doc[name] = {"component_family": _component_family_to_json(v, arrays, key)}
         elif isinstance(v, Design):
             doc[name] = {"design": {part: design_info_to_json(getattr(v, part))
                                     for part in ("endog", "exog", "fixed", "concomitant")},
                          "fixed_columns": None if v.fixed_columns is None else [int(c) for c in v.fixed_columns]}
+            if getattr(v, "component_exog", None) is not None:  # a formula per component
+                doc[name]["component_exog"] = [design_info_to_json(i) for i in v.component_exog]
+                doc[name]["exog_names"] = [str(c) for c in v.exog_names]
         elif isinstance(v, pd.DataFrame):
             doc[name] = {"frame": None if remove_data else frame_to_arrays(v, arrays, key)}
         elif isinstance(v, pd.Index) or name in _INDEXES:
@@ -113,6 +163,9 @@ def model_to_state(model, remove_data, arrays):
             doc[name] = {"value": v.item() if isinstance(v, np.generic) else v}
         elif isinstance(v, (list, tuple)) and all(isinstance(x, (str, int, float)) for x in v):
             doc[name] = {"list": list(v)}
+        elif isinstance(v, (list, tuple)) and all(isinstance(x, (list, tuple)) and all(isinstance(t, str) for t in x)
+                                                  for x in v):
+            doc[name] = {"list": [list(x) for x in v]}  # term names per component formula
         else:
             if not name.startswith("_"):
                 # a public attribute the format cannot hold: refuse rather than write a file
@@ -134,9 +187,16 @@ def model_from_state(doc, arrays, cls):
     for name, d in doc.items():
         if "family" in d:
             v = _family_from_json(d["family"])
+        elif "family_list" in d:
+            v = _family_list_from_json(d["family_list"], arrays)
+        elif "component_family" in d:
+            v = _component_family_from_json(d["component_family"], arrays)
         elif "design" in d:
             parts = {p: design_info_from_json(j) for p, j in d["design"].items()}
-            v = Design(parts["endog"], parts["exog"], parts["fixed"], d["fixed_columns"], parts["concomitant"])
+            comp = d.get("component_exog")
+            v = Design(parts["endog"], parts["exog"], parts["fixed"], d["fixed_columns"], parts["concomitant"],
+                       component_exog=None if comp is None else [design_info_from_json(j) for j in comp],
+                       exog_names=d.get("exog_names"))
         elif "frame" in d:
             v = frame_from_arrays(d["frame"], arrays, f"model.{name}")
         elif "index" in d:

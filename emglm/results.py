@@ -244,8 +244,8 @@ class EMGLMResults(ResidualsMixin, MixingParamsMixin, PostEstimation):
     def _pooled_train(self):
         if self.mixture.glm is None:
             raise NotImplementedError(
-                "fittedvalues, llf_pooled and the response, Pearson and deviance residuals pool GLM "
-                f"linear predictors, which {self.model.family_name} components do not have; use "
+                "fittedvalues, llf_pooled and the response, Pearson and deviance residuals pool the linear "
+                f"predictors of one GLM, which {self.model.family_name} components do not have; use "
                 "predict() (the marginal mean) and resid_quantile()")
         return self.pooled(self.e_step.T, self.e_step.Eta, self._P.scale)
 
@@ -280,10 +280,10 @@ class EMGLMResults(ResidualsMixin, MixingParamsMixin, PostEstimation):
         labels = []
         for c, comp in enumerate(mix.components):
             sl = mix.class_slice(c)
-            if hasattr(comp, "score_pieces"):  # a GLM: named by the design's terms
-                labels += comp.param_labels(comps[sl], m.exog_names, m.fixed_names)
-            else:
-                labels += comp.param_labels(comps[sl])
+            own = (comp.param_labels(comps[sl], m.exog_names, m.fixed_names) if hasattr(comp, "score_pieces")
+                   else comp.param_labels(comps[sl]))  # (a GLM is named by the design's terms)
+            one = comp.n_classes == 1 and comp.is_regression and mix.keeps_order  # "shared" by one class
+            labels += [(comps[sl][0] if one and o == "shared" else o, t) for o, t in own]
         if mix.mixing.n_params:
             znames = list(m.concomitant_names) if mix.mixing.name == "concomitant" else ["Intercept"]
             labels += [("mixing", f"{c}:{t}") for c in comps[1:] for t in znames]
@@ -358,9 +358,10 @@ class EMGLMResults(ResidualsMixin, MixingParamsMixin, PostEstimation):
         """Place a flat (theta-ordered) vector of per-coefficient values into a params-shaped frame."""
         out = pd.DataFrame(np.nan, index=self.params.index, columns=self.params.columns)
         regression = list(self.component_names[: self.k])
-        for (owner, term), v in zip(self._theta_labels, flat):
+        for (owner, term), v in zip(self._theta_labels, flat):  # shared: the components that have it
             if term in out.index and owner != "mixing":
-                out.loc[term, regression if owner == "shared" else owner] = v
+                out.loc[term, [c for c in regression if np.isfinite(self.params.loc[term, c])]
+                        if owner == "shared" else owner] = v
         return out
 
     @cached_property

@@ -116,6 +116,12 @@ def build_summary(res, alpha=0.05, title=None):
     if m.fixed_names:
         rows = [("shared", t) for t in m.fixed_names]
         smry.tables.append(_coef_table(res, rows, m.fixed_names, alpha, "Shared by all components"))
+    shared = list(getattr(m, "shared_terms", None) or [])
+    if shared:  # a formula per component: each term shared by the components that have it
+        who = "; ".join(f"{t}: {', '.join(c for c in comps[:k] if np.isfinite(res.params.loc[t, c]))}"
+                        for t in shared)
+        smry.tables.append(_coef_table(res, [("shared", t) for t in shared], shared, alpha,
+                                       f"Shared terms ({who})"))
     if m.concomitant_exog is not None and m.mixing != "equal":
         rows = [lab for lab in res.params_flat.index if lab[0] == "mixing"]
         smry.tables.append(_coef_table(res, rows, [t for _, t in rows], alpha,
@@ -137,7 +143,9 @@ def build_summary(res, alpha=0.05, title=None):
     notes = [
         f"Standard errors: {_cov_note(res)}; proportions and dispersions by the delta method.",
         "Components are ordered by increasing weighted mean linear predictor (point mass last)."
-        if len(res.mixture.regression) == 1 else "Components are in the order of the families given.",
+        if not res.mixture.keeps_order else "Components are in the order of the formulas given."
+        if getattr(res.model, "component_terms", None) is not None else
+        "Components are in the order of the families given.",
     ]
     if getattr(res, "_cov_pd", True) is False:
         notes.append("Warning: the information matrix is not positive definite; standard errors "

@@ -235,3 +235,39 @@ def test_frequency_weights_equal_repeated_rows_with_extra_data():
     assert res_w.llf == pytest.approx(res_r.llf, rel=1e-10)
     np.testing.assert_allclose(res_w.params, res_r.params, atol=1e-7)
     np.testing.assert_allclose(res_w.bse, res_r.bse, rtol=1e-5)
+
+
+def _mnl_truth(n, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    X = np.column_stack([np.ones(n), x])
+    B = [np.array([[0.5, 1.0], [-0.5, -1.0]]), np.array([[-1.0, 0.5], [1.0, 0.3]])]  # (category, term)
+    P = []
+    for Bj in B:
+        E = np.column_stack([np.zeros(n), X @ Bj.T])
+        P.append(np.exp(E) / np.exp(E).sum(axis=1, keepdims=True))
+    z = rng.random(n) < 0.4
+    Pt = np.where(z[:, None], P[0], P[1])
+    y = (rng.random(n)[:, None] > np.cumsum(Pt, axis=1)).sum(axis=1)
+    return y, X, B, P
+
+
+def test_mnlogit_quantile_residuals_are_standard_normal_at_the_truth():
+    from emglm.residuals import quantile_residuals
+
+    n = 20000
+    y, X, B, P = _mnl_truth(n, seed=11)
+    mix = EMGLM(y, X, k=2, family=MNLogit()).make_mixture()
+    theta = mix.join([np.r_[B[0].ravel(), B[1].ravel()]], np.zeros(mix.mixing.n_params))
+    prior = np.tile([0.4, 0.6], (n, 1))
+    r = quantile_residuals(mix, theta, prior, random_state=5)
+    # direct: categories in code order, u uniform between F(y-) and F(y)
+    Pm = 0.4 * P[0] + 0.6 * P[1]
+    C = np.cumsum(Pm, axis=1)
+    F, Fm = C[np.arange(n), y], C[np.arange(n), y] - Pm[np.arange(n), y]
+    u = Fm + np.random.default_rng(5).random(n) * (F - Fm)
+    np.testing.assert_allclose(r, stats.norm.ppf(u), atol=1e-10)
+    assert stats.kstest(r, "norm").pvalue > 0.01
+    # at wrong parameters (the classes' proportions swapped) they are visibly not normal
+    r_bad = quantile_residuals(mix, theta, prior[:, ::-1], random_state=5)
+    assert stats.kstest(r_bad, "norm").pvalue < 1e-6

@@ -50,3 +50,30 @@ def test_gradient_and_hessian_equal_finite_differences(family, y, X_, extra, p):
     H = comp.hessian(p, w, rows)
     Hnum = NewtonComponent.hessian(comp, p, w, rows)  # differences of the analytic gradient
     np.testing.assert_allclose(H, Hnum, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("family, s", [(TruncatedPoisson(), []), (TruncatedPoisson(truncation=1), []),
+                                       (TruncatedNegativeBinomial(), [np.log(0.7)]),
+                                       (TruncatedNegativeBinomial(truncation=1), [np.log(0.4)]),
+                                       (Beta(), [1.3])], ids=repr)
+def test_analytic_row_second_derivatives_equal_differences_of_the_gradient(family, s):
+    # per-row second derivatives in the linear predictor and the log scalar, row by row
+    y = (Y + 0.1) / 2.2 if isinstance(family, Beta) else COUNTS
+    rows = Rows(y, X)
+    comp = family.make_component(rows, 1)
+    eta, s = rng.normal(0.5, 0.8, N), np.asarray(s, dtype=float)
+    D2 = comp.row_second(eta, s, rows)
+    assert D2 is not None and D2.shape == (N, 1 + s.size, 1 + s.size)
+    np.testing.assert_allclose(D2, comp.row_second_numeric(eta, s, rows), rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("family, la", [(TruncatedPoisson(), 0.0), (TruncatedNegativeBinomial(), np.log(0.3)),
+                                        (TruncatedNegativeBinomial(), np.log(5.0))], ids=repr)
+def test_tail_above_zero_equals_the_incomplete_gamma_and_beta_functions(family, la):
+    from scipy import special
+
+    comp = family.make_component(Rows(COUNTS, X), 1)
+    eta = np.linspace(-30.0, 6.0, 400)  # means from 1e-13 (a tail near mu) to 400 (a tail near 1)
+    mu, r = np.exp(eta), np.exp(-la)
+    ref = (np.log(special.betainc(1.0, r, mu / (r + mu))) if comp.nb else np.log(special.gammainc(1.0, mu)))
+    np.testing.assert_allclose(comp._logsf(0, eta, la), ref, rtol=1e-10, atol=1e-14)

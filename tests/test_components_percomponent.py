@@ -91,7 +91,7 @@ def test_family_list_errors_before_work():
     t, d, X = _data(n=50)
     with pytest.raises(ValueError, match="one per component; got 1 for k=2"):
         EMGLM(t, X, k=2, family=[Weibull()])
-    with pytest.raises(ValueError, match="fixed: shared terms need components of one family"):
+    with pytest.raises(ValueError, match="fixed: with a family per component, give a formula per component"):
         EMGLM(t, X, k=2, family=[Weibull(), LogNormal()], fixed=X[:, 1:])
     with pytest.raises(ValueError, match="survival times must be positive"):
         EMGLM(-t, X, k=2, family=[sm.families.Gaussian(), Weibull()])

@@ -106,6 +106,14 @@ def test_gaussian(client):
     np.testing.assert_allclose(res.scale, loc.scale, rtol=1e-6)
     resid = res.resid_pearson.compute()
     np.testing.assert_allclose(resid.to_numpy(), loc.resid_pearson.loc[resid.index].to_numpy(), atol=1e-6)
+    # frequency weights given as a dask Series partitioned like the frame
+    ddf = dd.from_pandas(df, npartitions=3)
+    wres = EMGLM.from_formula("y ~ x", ddf, k=2, weights=ddf["m"]).fit(tol=TOL)
+    wloc = EMGLM.from_formula("y ~ x", df, k=2, weights=df["m"]).fit(tol=TOL)
+    assert wres.nobs == wloc.nobs == df.m.sum()
+    assert abs(wres.llf - wloc.llf) <= 1e-7 * abs(wloc.llf)
+    np.testing.assert_allclose(wres.params.to_numpy(), wloc.params.to_numpy(), atol=1e-5)
+    np.testing.assert_allclose(wres.bse.to_numpy(), wloc.bse.to_numpy(), rtol=1e-4)
 
 
 def test_binomial_with_trials(client):

@@ -27,7 +27,7 @@ import numpy as np
 from ..mixture.component import ComponentFamily, Evaluation, SimpleComponent, wq_block
 
 __all__ = ["NewtonComponent", "LinearScaleComponent", "ResponseFamily", "newton_maximize",
-           "design_names"]
+           "design_names", "trigamma"]
 
 #: Newton steps of one M-step (a generalised M-step: the step raises the weighted
 #: log-likelihood; the EM iterations do the rest, and near the optimum one Newton step is
@@ -47,6 +47,40 @@ def design_names(rows, cols=None):
     """
     names = rows.exog_names if rows.exog_names is not None else [f"x{i}" for i in range(rows.p)]
     return [names[i] for i in (range(rows.p) if cols is None else cols)]
+
+
+def trigamma(x):
+    """The trigamma function ``psi'(x)`` for ``x > 0``, vectorised (a few times faster than
+    ``scipy.special.polygamma(1, x)``, which goes through the Hurwitz zeta function).
+
+    The recurrence ``psi'(x) = psi'(x + 1) + 1 / x^2`` moves every argument to 8 or above,
+    where the asymptotic series to the ``x^-13`` term is accurate to about 1e-13 relative.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scipy import special
+    >>> x = np.array([0.01, 0.7, 3.0, 25.0, 1e6])
+    >>> bool(np.allclose(trigamma(x), special.polygamma(1, x), rtol=1e-12, atol=0))
+    True
+    >>> round(float(trigamma(1.0)), 12) == round(np.pi ** 2 / 6, 12)
+    True
+    """
+    x = np.asarray(x, dtype=float)
+    shape, x = x.shape, x.ravel()
+    z, out = x.copy(), np.zeros(x.shape)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        for _ in range(8):  # every x >= 0 ends at 8 or above (in-place passes: cheap)
+            low = z < 8.0
+            t = z * z
+            np.divide(low, t, out=t)
+            out += t
+            z += low
+        r = 1.0 / z
+        r2 = r * r
+        out += r + 0.5 * r2 + r * r2 * (1.0 / 6.0 + r2 * (-1.0 / 30.0 + r2 * (1.0 / 42.0 + r2 * (
+            -1.0 / 30.0 + r2 * (5.0 / 66.0 - r2 * 691.0 / 2730.0)))))
+    return np.where(x > 0, out, np.where(x == 0, np.inf, np.nan)).reshape(shape)
 
 
 def newton_maximize(fun, grad_hess, x0, maxiter=100, tol=1e-10, f0=None):
@@ -215,7 +249,21 @@ class LinearScaleComponent(NewtonComponent):
         """``(logpdf (n,), D (n, 1 + m) or None)``: derivatives in ``eta`` and the scalars ``s``."""
 
     def _eta(self, params, rows):
-        return rows.X @ params[:rows.p] + rows.offset
+        # the last linear predictor is kept: the gradient and the Hessian of a Newton step,
+        # and the log-densities at the accepted point, are taken at the same parameters
+        key = np.asarray(params[:rows.p], dtype=float).tobytes()
+        memo = self.__dict__.get("_eta_memo")
+        if memo is not None and memo[0] is rows and memo[1] == key:
+            return memo[2]
+        eta = rows.X @ params[:rows.p] + rows.offset
+        self._eta_memo = (rows, key, eta)
+        return eta
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        for name in ("_eta_memo", "_lsf_memo"):  # caches of the last evaluation, not state
+            state.pop(name, None)
+        return state
 
     def loglike_grad(self, params, rows, grad=True):
         params = np.asarray(params, dtype=float)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
-from .base import LinearScaleComponent, ResponseFamily
+from .base import LinearScaleComponent, ResponseFamily, trigamma
 
 __all__ = ["Beta"]
 
@@ -41,6 +41,25 @@ class BetaComponent(LinearScaleComponent):
         d_eta = phi * (ly - l1y - pa + pb) * mu * (1.0 - mu)
         d_s = phi * (special.digamma(phi) - mu * pa - (1.0 - mu) * pb + mu * ly + (1.0 - mu) * l1y)
         return ll, np.column_stack([d_eta, d_s])
+
+    def row_second(self, eta, s, rows):
+        """Analytic second derivatives in ``eta`` and ``log phi`` (digamma and trigamma of
+        ``a = mu phi``, ``b = (1 - mu) phi``)."""
+        y = rows.y
+        ly, l1y = np.log(y), np.log1p(-y)
+        mu, phi = special.expit(eta), np.exp(s[0])
+        a, b = mu * phi, (1.0 - mu) * phi
+        pa, pb = special.digamma(a), special.digamma(b)
+        ta, tb = trigamma(a), trigamma(b)
+        m1 = mu * (1.0 - mu)
+        core = ly - l1y - pa + pb
+        d_eta = phi * core * m1
+        A = special.digamma(phi) - mu * pa - (1.0 - mu) * pb + mu * ly + (1.0 - mu) * l1y
+        D2 = np.empty((eta.size, 2, 2))
+        D2[:, 0, 0] = phi * core * m1 * (1.0 - 2.0 * mu) - phi * phi * m1 * m1 * (ta + tb)
+        D2[:, 0, 1] = D2[:, 1, 0] = d_eta + phi * phi * m1 * ((1.0 - mu) * tb - mu * ta)
+        D2[:, 1, 1] = phi * A + phi * phi * (trigamma(phi) - mu * mu * ta - (1.0 - mu) ** 2 * tb)
+        return D2
 
     def start_class(self, weights, rows):
         sw = np.sqrt(weights)

@@ -91,6 +91,23 @@ class MNLogitComponent(NewtonComponent):
         E, lse = self._probs(params, rows)
         return np.exp(E - lse).T
 
+    def cdf(self, params, rows):
+        """``(F(y), F(y-))`` of every class, each (n_classes, n), with the categories in the
+        order of their codes.
+
+        The categories have no order, but a randomized quantile residual needs only a fixed
+        one: ``u`` drawn uniformly between ``F(y-)`` and ``F(y)`` is uniform on (0, 1) under
+        the model whatever the order, so the residual is standard normal.
+        """
+        j, r = rows.y.astype(int), np.arange(rows.n)
+        F, Fm = [], []
+        for p in self._split(params):
+            P = self.prob_class(p, rows)
+            C = np.cumsum(P, axis=1)
+            F.append(np.minimum(C[r, j], 1.0))
+            Fm.append(np.maximum(C[r, j] - P[r, j], 0.0))
+        return np.stack(F), np.stack(Fm)
+
     def prob(self, params, rows):
         """(n_classes, n, J) category probabilities."""
         return np.stack([self.prob_class(p, rows) for p in self._split(params)])

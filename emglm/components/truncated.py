@@ -14,7 +14,7 @@ import numbers
 import numpy as np
 from scipy import special
 
-from .base import LinearScaleComponent, ResponseFamily
+from .base import LinearScaleComponent, ResponseFamily, trigamma
 
 __all__ = ["TruncatedPoisson", "TruncatedNegativeBinomial"]
 
@@ -28,6 +28,18 @@ def _nb_logpmf_score(y, eta, la):
     d_eta = (y - mu) * r / (r + mu)
     d_la = -r * (special.digamma(y + r) - special.digamma(r) + lr + (mu - y) / (r + mu))
     return ll, d_eta, d_la
+
+
+def _nb_logpmf_second(y, eta, la):
+    """Second derivatives of the NB2 log-pmf at counts ``y`` in ``(eta, log alpha)``:
+    ``(d2/deta2, d2/deta dla, d2/dla2)``."""
+    mu, r = np.exp(eta), np.exp(-la)
+    rm = r + mu
+    h_ee = -r * mu * (r + y) / rm ** 2
+    h_el = -(y - mu) * r * mu / rm ** 2
+    q = special.digamma(y + r) - special.digamma(r) + np.log(r / rm) + (mu - y) / rm
+    dq = trigamma(y + r) - trigamma(r) + 1.0 / r - 1.0 / rm - (mu - y) / rm ** 2
+    return h_ee, h_el, r * q + r * r * dq
 
 
 class TruncatedCountComponent(LinearScaleComponent):
@@ -52,19 +64,36 @@ class TruncatedCountComponent(LinearScaleComponent):
         return ("log_alpha",) if self.nb else ()
 
     def _logsf(self, k, eta, la):
-        """``log P(Y > k)`` for the untruncated count."""
+        """``log P(Y > k)`` for the untruncated count.
+
+        Above zero it is ``log(1 - P(Y = 0))`` in closed form (``P(0) = exp(-mu)``, or
+        ``(r / (r + mu))^r`` for NB2), far cheaper than the incomplete gamma or beta
+        function; the tail at the truncation point is kept for the last ``eta`` it was
+        asked for (the gradient and the Hessian of one Newton step share it).
+        """
+        if not np.ndim(k):
+            memo = getattr(self, "_lsf_memo", None)
+            if memo is not None and memo[0] is eta and memo[1] == (float(k), float(la)):
+                return memo[2]
         mu = np.exp(eta)
-        if self.nb:
-            r = np.exp(-la)
-            return np.log(special.betainc(k + 1.0, r, mu / (r + mu)))
-        return np.log(special.gammainc(k + 1.0, mu))
+        r = np.exp(-la) if self.nb else None
+        if not np.ndim(k) and k == 0:
+            x = r * np.log1p(mu / r) if self.nb else mu  # -log P(Y = 0)
+            with np.errstate(divide="ignore"):
+                out = np.where(x > np.log(2.0), np.log1p(-np.exp(-x)), np.log(-np.expm1(-x)))
+        elif self.nb:
+            out = np.log(special.betainc(k + 1.0, r, mu / (r + mu)))
+        else:
+            out = np.log(special.gammainc(k + 1.0, mu))
+        if not np.ndim(k):
+            self._lsf_memo = (eta, (float(k), float(la)), out)
+        return out
 
     def _pmf_terms(self, eta, la):
         """Log-pmf and derivatives at each count ``0..t`` (for the tail's derivatives)."""
         for j in range(int(self.t) + 1):
-            jj = np.full_like(eta, float(j))
-            if self.nb:
-                yield _nb_logpmf_score(jj, eta, la)
+            if self.nb:  # (a scalar count: its gamma functions once, not once per row)
+                yield _nb_logpmf_score(float(j), eta, la)
             else:
                 mu = np.exp(eta)
                 yield j * eta - mu - special.gammaln(j + 1.0), j - mu, None
@@ -93,6 +122,40 @@ class TruncatedCountComponent(LinearScaleComponent):
         if not self.nb:
             return ll, d_eta[:, None]
         return ll, np.column_stack([d_eta, d_la + g_la])
+
+    def row_second(self, eta, s, rows):
+        """Analytic second derivatives in ``eta`` (and ``log alpha``): the count's own, plus
+        those of ``-log P(Y > t)``, ``sum_j r_j (d_j d_j' + H_j) + G G'`` with ``r_j =
+        f_j / P(Y > t)``, ``d_j`` and ``H_j`` the score and Hessian of ``log f_j`` at the
+        counts ``j <= t`` and ``G = sum_j r_j d_j``."""
+        y, m1 = rows.y, 1 + int(self.nb)
+        la = s[0] if self.nb else 0.0
+        D2 = np.zeros((eta.size, m1, m1))
+        lsf = self._logsf(self.t, eta, la)
+        G = np.zeros((eta.size, m1))
+        for j, (lj, de, dl) in enumerate(self._pmf_terms(eta, la)):
+            rj = np.exp(lj - lsf)
+            d = de[:, None] if not self.nb else np.column_stack([de, dl])
+            G += rj[:, None] * d
+            D2 += rj[:, None, None] * (d[:, :, None] * d[:, None, :])
+            if self.nb:
+                h = _nb_logpmf_second(float(j), eta, la)
+                D2[:, 0, 0] += rj * h[0]
+                D2[:, 0, 1] += rj * h[1]
+                D2[:, 1, 0] += rj * h[1]
+                D2[:, 1, 1] += rj * h[2]
+            else:
+                D2[:, 0, 0] -= rj * np.exp(eta)
+        D2 += G[:, :, None] * G[:, None, :]
+        if self.nb:
+            h = _nb_logpmf_second(y, eta, la)
+            D2[:, 0, 0] += h[0]
+            D2[:, 0, 1] += h[1]
+            D2[:, 1, 0] += h[1]
+            D2[:, 1, 1] += h[2]
+        else:
+            D2[:, 0, 0] -= np.exp(eta)
+        return D2
 
     def start_class(self, weights, rows):
         sw = np.sqrt(weights)

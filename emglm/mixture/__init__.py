@@ -2,7 +2,8 @@
 
 * :class:`Component` (:mod:`emglm.mixture.component`): one kind of component; here
   :class:`GLMComponent` (statsmodels families) and :class:`PointMass`; a new kind is one
-  module (:class:`SimpleComponent` helps).
+  module (:class:`SimpleComponent` helps); :class:`DesignGroup` gives components designs of
+  their own (one formula per component) and coefficients shared among some of them.
 * :class:`Mixing` (:mod:`emglm.mixture.mixing`): equal, constant or concomitant proportions.
 * :class:`Rows` (:mod:`emglm.mixture.rows`): the data in blocks and an ordered map-reduce.
 
@@ -13,9 +14,10 @@ from .component import Component, ComponentFamily, Evaluation, SimpleComponent
 from .core import EStep, Mixture
 from .glm import GLMComponent
 from .mixing import ConcomitantMixing, ConstantMixing, EqualMixing, Mixing, make_mixing
+from .own_design import DesignGroup
 from .pointmass import PointMass
 from .rows import Rows
 
 __all__ = ["Component", "ComponentFamily", "Evaluation", "SimpleComponent", "Mixture", "EStep", "GLMComponent",
            "PointMass", "Mixing", "EqualMixing", "ConstantMixing", "ConcomitantMixing",
-           "make_mixing", "Rows"]
+           "make_mixing", "Rows", "DesignGroup"]

@@ -137,6 +137,8 @@ class Mixture:
         #: the regression components (several when each component is its own model)
         self.regression = [c for c in self.components if c.is_regression]
         self.glm = g if isinstance(g, GLMComponent) and len(self.regression) == 1 else None
+        #: whether the classes keep the order given (different models, or designs of their own)
+        self.keeps_order = len(self.regression) > 1 or any(getattr(c, "keeps_order", False) for c in self.regression)
         pm = [c for c in self.components if isinstance(c, PointMass)]
         self.point_mass = pm[0].value if pm else None
         if self.glm is not None:
@@ -374,7 +376,7 @@ class Mixture:
         """Permutation putting the regression classes in increasing order of their key
         (weighted mean linear predictor, offset excluded, for GLMs); ties (to 1e-10 relative)
         are broken by dispersion, then by proportion. A point mass stays last."""
-        if len(self.regression) > 1:  # different models: kept in the order they were given
+        if self.keeps_order:  # different models: kept in the order they were given
             return np.arange(self.k)
         comp, p = self.components[0], self.component_params(theta)[0]
         k = comp.n_classes
@@ -388,7 +390,7 @@ class Mixture:
 
     def permute(self, theta, perm):
         """Reorder the regression classes of ``theta`` by ``perm`` (a point mass stays last)."""
-        if len(self.regression) > 1:
+        if self.keeps_order:
             if np.array_equal(perm, np.arange(self.k)):
                 return np.asarray(theta, dtype=float)
             raise ValueError("the components of a model with a family per component keep their order")

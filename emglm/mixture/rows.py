@@ -154,6 +154,35 @@ class Rows:
         """Broadcast a unit-level array to rows (identity for rows)."""
         return Tu if self.groups is None else Tu[self.groups]
 
+    def with_design(self, columns, offset=None, exog_names=None):
+        """The same rows seen through the design columns ``columns`` of ``X`` (no shared
+        terms), with another ``offset`` when given: a component that has a design of its own.
+
+        Everything else (response, weights, units, blocks) is shared with this object.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> r = Rows(np.zeros(3), np.arange(6.0).reshape(3, 2), exog_names=["a", "b"])
+        >>> v = r.with_design([1])
+        >>> v.X.ravel().tolist(), v.exog_names
+        ([1.0, 3.0, 5.0], ['b'])
+        """
+        import copy
+
+        out = copy.copy(self)
+        cols = np.asarray(columns, dtype=np.intp)
+        out.X = self.X if cols.size == self.p and np.array_equal(cols, np.arange(self.p)) else self.X[:, cols]
+        out.n, out.p = out.X.shape
+        out.U, out.q, out.D = None, 0, out.X
+        if offset is not None:
+            out.offset = np.asarray(offset, dtype=float)
+            out.has_offset = bool(np.any(out.offset != 0.0))
+        names = exog_names if exog_names is not None else (
+            None if self.exog_names is None else [self.exog_names[i] for i in cols])
+        out.exog_names = None if names is None else [str(c) for c in names]
+        return out
+
     def subset(self, units):
         """A Rows object on the given units (rows, or whole groups), recoded from 0.
 
