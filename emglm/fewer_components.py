@@ -100,7 +100,7 @@ def removal_losses(mix, theta):
     """
     es = mix.estep(theta)
     Tu = np.asarray(es.Tunit)
-    lp = np.broadcast_to(mix.log_prior(theta), Tu.shape)
+    lp = mix.log_prior(theta)
     uw = mix.unit_w
     loss = np.empty(mix.k)
     tiny = np.finfo(float).tiny
@@ -108,9 +108,17 @@ def removal_losses(mix, theta):
         for j in range(mix.k):
             # log f_without_j = log f + log(1 - T_j) - log(1 - pi_j), unit by unit; 1 - T_j
             # summed from the other classes (exact where T_j rounds to 1), held above the
-            # smallest float (a unit held by j alone costs about 708 nats, not infinitely many)
-            rest = np.sum(np.delete(Tu, j, axis=1), axis=1)
-            loss[j] = uw @ (np.log1p(-np.exp(lp[:, j])) - np.log(np.maximum(rest, tiny)))
+            # smallest float (a unit held by j alone costs about 708 nats, not infinitely
+            # many); one array of the units' length at a time (peak memory)
+            others = [c for c in range(mix.K) if c != j]
+            rest = Tu[:, others[0]].copy()
+            for c in others[1:]:
+                rest += Tu[:, c]
+            np.log(np.maximum(rest, tiny, out=rest), out=rest)
+            if lp.shape[0] == 1:  # constant proportions
+                loss[j] = float(uw.sum()) * np.log1p(-np.exp(lp[0, j])) - uw @ rest
+            else:
+                loss[j] = uw @ np.log1p(-np.exp(lp[:, j])) - uw @ rest
     return np.where(np.isnan(loss), np.inf, loss)
 
 
@@ -162,8 +170,6 @@ def smaller_mixture(mix, theta, model, max_iter=MAX_ITER):
         return None
     log_n = np.log(_n_bic(mix, model))
     bic_k = -2.0 * float(es.llf) + log_n * mix.size
-    small = model.make_mixture(k=k - 1, var_floor=mix.glm.var_floor if mix.glm is not None else None)
-    need = -(bic_k - log_n * small.size) / 2.0  # the llf whose BIC equals the fit's
     keep = [c for c in range(mix.K) if c != j]
     T = np.asarray(es.T)[:, keep]
     s = T.sum(axis=1, keepdims=True)
@@ -176,6 +182,8 @@ def smaller_mixture(mix, theta, model, max_iter=MAX_ITER):
     # that the hint does not raise the fit's peak memory
     es = None
     mix.clear_cache()
+    small = model.make_mixture(k=k - 1, var_floor=mix.glm.var_floor if mix.glm is not None else None)
+    need = -(bic_k - log_n * small.size) / 2.0  # the llf whose BIC equals the fit's
     with np.errstate(all="ignore"):
         theta0 = small.fit_from_posterior(T, maxiter=REFIT_ITER)
         del T
