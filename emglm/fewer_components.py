@@ -18,6 +18,9 @@ assumption that the removed one takes its rows. So the search is:
    E-step is dropped first (it is made again when asked for), so that the search does not
    raise the fit's peak memory.
 
+For k = 2 the smaller mixture is the one-component GLM, whose fit is made anyway (the
+reference of :mod:`emglm.safeguards`): nothing more is fitted.
+
 Every mixture met on the way is a real (k-1)-component mixture and its log-likelihood is
 computed exactly, so a hint is never a guess: the maximum-likelihood (k-1)-component fit
 has a log-likelihood at least as large, hence a BIC at least as low. For data with k
@@ -67,8 +70,9 @@ class SmallerMixture:
         Its log-likelihood and BIC.
     bic_k : float
         BIC of the k-component fit.
-    removed : int
-        Index of the component removed from the fit (in the fit's order).
+    removed : int or None
+        Index of the component removed from the fit (in the fit's order); None when the
+        smaller mixture is the one-component GLM.
     n_iter : int
         EM iterations run on the smaller mixture after its first fit.
     """
@@ -159,17 +163,27 @@ def smaller_mixture(mix, theta, model, max_iter=MAX_ITER):
     True
     """
     k = mix.k
-    if k < 2 or len(mix.regression) != 1:  # (a model per component cannot lose one)
-        return None
+    if k < 2 or len(mix.regression) != 1 or getattr(model, "component_terms", None) is not None:
+        return None  # (a model or a formula per component: none can be dropped)
     es = mix.estep(theta)
     if not np.isfinite(es.llf):
         return None
+    log_n = np.log(_n_bic(mix, model))
+    bic_k = -2.0 * float(es.llf) + log_n * mix.size
+    if mix.K == 2 and mix.glm is not None:
+        # one GLM fewer is the one-component GLM, fitted already (the reference of the checks)
+        from .one_component import one_component_fit, one_component_llf
+
+        llf1 = one_component_llf(model)
+        df1 = mix.p + mix.q + (1 if mix.glm.has_scale else 0)
+        if not (np.isfinite(llf1) and -2.0 * llf1 + log_n * df1 < bic_k):
+            return None
+        base, theta1 = one_component_fit(model)
+        return SmallerMixture(base, theta1, llf1, -2.0 * llf1 + log_n * base.size, bic_k, None, 0)
     losses = removal_losses(mix, theta)
     j = int(np.argmin(losses))
     if not np.isfinite(losses[j]):
         return None
-    log_n = np.log(_n_bic(mix, model))
-    bic_k = -2.0 * float(es.llf) + log_n * mix.size
     keep = [c for c in range(mix.K) if c != j]
     T = np.asarray(es.T)[:, keep]
     s = T.sum(axis=1, keepdims=True)
@@ -182,7 +196,9 @@ def smaller_mixture(mix, theta, model, max_iter=MAX_ITER):
     # that the hint does not raise the fit's peak memory
     es = None
     mix.clear_cache()
-    small = model.make_mixture(k=k - 1, var_floor=mix.glm.var_floor if mix.glm is not None else None)
+    glm = mix.glm
+    small = model.make_mixture(k=k - 1, var_floor=glm.var_floor if glm is not None else None,
+                               standardisation=glm.standardisation if glm is not None else None)
     need = -(bic_k - log_n * small.size) / 2.0  # the llf whose BIC equals the fit's
     with np.errstate(all="ignore"):
         theta0 = small.fit_from_posterior(T, maxiter=REFIT_ITER)
@@ -239,8 +255,13 @@ def fewer_components_hint(mix, theta, model, names=None):
         return []
     names = names or [f"comp{j + 1}" for j in range(mix.k)]
     it = found.n_iter
-    how = "and refitting the others" + (f" ({it} EM iteration{'s' if it > 1 else ''})" if it else "")
-    return [f"BIC prefers fewer than k={mix.k} components: removing {names[found.removed]} "
-            f"{how} gives a {mix.k - 1}-component mixture with BIC {found.bic:.6g}, below this fit's "
-            f"{found.bic_k:.6g} (the maximum-likelihood fit with k={mix.k - 1} does at least as well); "
-            "compare fits with fewer components (emglm.select_k or the bic of each fit)"]
+    bics = f"BIC {found.bic:.6g}, below this fit's {found.bic_k:.6g}"
+    if found.removed is None:
+        what = f"the one-component model has {bics}"
+    else:
+        runs = f" ({it} EM iteration{'s' if it > 1 else ''})" if it else ""
+        what = (f"removing {names[found.removed]} and refitting the others{runs} gives a "
+                f"{mix.k - 1}-component mixture with {bics} (the maximum-likelihood fit with "
+                f"k={mix.k - 1} does at least as well)")
+    return [f"BIC prefers fewer than k={mix.k} components: {what}; compare fits with fewer components "
+            "(emglm.select_k or the bic of each fit)"]

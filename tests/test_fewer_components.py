@@ -112,6 +112,19 @@ def test_hint_for_one_component_too_many(kind):
         assert small.bic < res.bic
 
 
+def test_two_components_on_one_class_compared_with_the_glm():
+    """k=2 on one Poisson regression: the hint's one-component BIC is statsmodels' GLM's."""
+    rng = np.random.default_rng(3)
+    X = np.column_stack([np.ones(400), rng.standard_normal(400)])
+    y = rng.poisson(np.exp(1.0 + 0.3 * X[:, 1]))
+    res, hints = _fit(y, X, 2, sm.families.Poisson())
+    assert len(hints) == 1 and "the one-component model has BIC" in hints[0]
+    bic1 = float(re.search(r"has BIC (\S+),", hints[0]).group(1))
+    glm = sm.GLM(y, X, family=sm.families.Poisson()).fit()
+    assert bic1 == pytest.approx(-2 * glm.llf + np.log(400) * 2, rel=1e-5)  # (6 digits printed)
+    assert bic1 < res.bic
+
+
 @pytest.mark.slow
 def test_false_alarm_and_detection_rates():
     """20 seeds each: no hint for the true k (2 or 3), a hint for one or four components too many."""
