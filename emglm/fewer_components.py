@@ -12,7 +12,7 @@ assumption that the removed one takes its rows. So the search is:
    ``pi`` the prior of unit ``u``). One pass over the units, no densities recomputed.
 2. The component whose removal costs least is removed: its posterior shares are spread
    over the others (renormalised posterior), the (k-1)-component mixture is fitted to that
-   posterior (``REFIT_ITER`` IRLS steps per component) and a few EM iterations follow,
+   posterior (one IRLS solve per component) and a few EM iterations follow,
    stopping as soon as its BIC is below the fit's, or once the remaining iterations cannot
    get there at the current rate of increase (``MAX_ITER`` at most). The fit's cached
    E-step is dropped first (it is made again when asked for), so that the search does not
@@ -26,7 +26,7 @@ computed exactly, so a hint is never a guess: the maximum-likelihood (k-1)-compo
 has a log-likelihood at least as large, hence a BIC at least as low. For data with k
 well-separated classes, removing any component costs a log-likelihood that grows with the
 number of rows, the refit recovers only part of it and the search stops after one EM
-iteration. The whole search costs about five EM iterations of the fit.
+iteration. The whole search costs about four EM iterations of the fit.
 
 Examples
 --------
@@ -52,9 +52,10 @@ __all__ = ["MAX_ITER", "SmallerMixture", "smaller_mixture", "fewer_components_hi
 
 #: EM iterations at most on the smaller mixture (each costs one iteration of the fit)
 MAX_ITER = 5
-#: iterations of each component's weighted fit to the posterior without the removed component
-#: (a start for EM, which refines it: a converged fit costs several times more)
-REFIT_ITER = 2
+#: checked IRLS steps of each component's weighted fit to the posterior without the removed
+#: component, after its first solve from the family's starting means: the fit is only a start
+#: for the EM iterations, which refine it (a converged fit costs several times more)
+REFIT_ITER = 0
 
 
 @dataclass
