@@ -154,8 +154,13 @@ class PartitionedMixture:
         self.template = template
         client = rows.client
         self.client = client
-        self.parts = [client.submit(build_mixture, r, recipe, pure=False)
-                      for r, n in zip(rows.partitions, rows.partition_n) if n > 0]
+        kept = [r for r, n in zip(rows.partitions, rows.partition_n) if n > 0]
+        if rows.persist:
+            self.parts = [client.submit(build_mixture, r, recipe, pure=False) for r in kept]
+        else:  # recipes, computed again in every pass
+            from dask import delayed
+
+            self.parts = [delayed(build_mixture, pure=False)(r, recipe) for r in kept]
         #: each kept partition's record (its rows' index), aligned with ``parts``
         self.records = [rec for rec, n in zip(rows.records, rows.partition_n) if n > 0]
         self._last = (None, None)
@@ -181,11 +186,11 @@ class PartitionedMixture:
 
     def gather(self, fn, *args):
         """``[fn(mix, *args)]`` of every partition's mixture, brought to the client (small results only)."""
-        return self.client.gather([self.client.submit(fn, m, *args, pure=False) for m in self.parts])
+        return self.client.gather([self.drows.submit(fn, m, *args) for m in self.parts])
 
     def map(self, fn, *args):
         """Futures of ``fn(mix, *args)`` of every partition's mixture."""
-        return [self.client.submit(fn, m, *args, pure=False) for m in self.parts]
+        return [self.drows.submit(fn, m, *args) for m in self.parts]
 
     def estep_sums(self, theta):
         theta = np.asarray(theta, dtype=float)
@@ -263,5 +268,7 @@ class PartitionedMixture:
         return self.template.permute(theta, perm)
 
     def release(self):
-        self.client.cancel(self.parts)
+        from distributed import Future
+
+        self.client.cancel([f for f in self.parts if isinstance(f, Future)])
         self.parts = []

@@ -179,13 +179,16 @@ class DaskEMGLM:
     def from_formula(cls, formula, data, k, family=None, offset=None, exposure=None, weights=None,
                      mixing="estimate", missing="drop", concomitant=None, groups=None, fixed=None,
                      point_mass=None, scale="component", eval_env=0, client=None, model_class=None,
-                     **kwargs):
+                     persist=True, **kwargs):
         """Build the model of a formula on a dask DataFrame (see :meth:`EMGLM.from_formula`).
 
         ``offset``, ``exposure``, ``weights`` and ``groups`` are column names or dask Series
         partitioned like ``data``; every group must sit whole in one partition. ``client``
         is the ``distributed.Client`` to use (default: the active one). ``model_class`` is
         the in-memory model class the results describe (default :class:`emglm.EMGLM`).
+        ``persist=False`` keeps nothing on the workers: every pass of the fit reads each
+        partition again and rebuilds its rows (for data larger than the cluster's memory;
+        each EM iteration then costs two reads of the data).
 
         Examples
         --------
@@ -231,7 +234,8 @@ class DaskEMGLM:
         env = resolve_eval_env(eval_env)
         rows = DaskRows.from_formula(formula, data, family=family, offset=offset, exposure=exposure,
                                      weights=weights, missing=missing, concomitant=concomitant,
-                                     groups=groups, fixed=fixed, client=client, eval_env=env)
+                                     groups=groups, fixed=fixed, client=client, eval_env=env,
+                                     persist=bool(persist))
         name = " + ".join(rows.endog_names) if len(rows.endog_names) > 1 else rows.endog_names[0]
         rows.client.gather(rows.map(_check_partition, family, name))
         spec = dict(model_class=model_class, formula=formula, family=family, k=int(k), mixing=mixing, scale=scale,

@@ -189,8 +189,8 @@ class DaskEMGLMResults(DataFreeResults):
         import dask.dataframe as dd
 
         dmix = self._cluster()
-        futures = [dmix.client.submit(_row_frame, m, rec, self.theta, what, list(self.component_names),
-                                      self.k, pure=False) for m, rec in zip(dmix.parts, dmix.records)]
+        futures = [dmix.drows.submit(_row_frame, m, rec, self.theta, what, list(self.component_names), self.k)
+                   for m, rec in zip(dmix.parts, dmix.records)]
         return dd.from_delayed(futures, meta=meta, verify_meta=False)
 
     @property

@@ -45,6 +45,8 @@ from .warnings import DroppedRowsWarning
 __all__ = ["DaskRows", "concat_rows"]
 
 _OPTIONS = ("offset", "exposure", "weights", "groups")
+#: results added by one task of the tree reduction (and at most this many reach the client)
+FAN_IN = 32
 #: buckets of the check that no group spans partitions (each bucket is checked by one task)
 _MAX_BUCKETS = 16
 
@@ -59,6 +61,14 @@ def _add(a, b):
     if isinstance(a, (tuple, list)):
         return type(a)(_add(x, y) for x, y in zip(a, b))
     return a + b
+
+
+def _add_all(*parts):
+    """The sum of several results, added in the given order."""
+    total = parts[0]
+    for p in parts[1:]:
+        total = _add(total, p)
+    return total
 
 
 def concat_rows(parts):
@@ -275,7 +285,7 @@ class DaskRows:
     [1.3, 0.8]
     """
 
-    def __init__(self, client, partitions, records, summaries, design, names, grouped):
+    def __init__(self, client, partitions, records, summaries, design, names, grouped, persist=True):
         self.client = client
         self.partitions = list(partitions)
         self.records = list(records)
@@ -283,6 +293,8 @@ class DaskRows:
         self.endog_names, self.exog_names = names["endog"], names["exog"]
         self.fixed_names, self.concomitant_names = names["fixed"], names["concomitant"]
         self.grouped = grouped
+        #: whether the partitions' rows are kept on the workers (else rebuilt in every pass)
+        self.persist = persist
         self.partition_n = [s["n"] for s in summaries]
         self.partition_G = [s["G"] for s in summaries]
         self.nobs = float(sum(s["nobs"] for s in summaries))
@@ -292,7 +304,7 @@ class DaskRows:
     @classmethod
     def from_formula(cls, formula, data, family=None, offset=None, exposure=None, weights=None,
                      missing="drop", concomitant=None, groups=None, fixed=None, design=None,
-                     client=None, eval_env=0):
+                     client=None, eval_env=0, persist=True):
         """Build the rows of a formula model from a dask DataFrame, on the cluster's workers.
 
         Parameters
@@ -316,6 +328,10 @@ class DaskRows:
             Default: the active client.
         eval_env : int
             Namespace for names outside the data: 0 is the caller's.
+        persist : bool
+            Keep each partition's rows on its worker (default). False: nothing is kept; every
+            pass reads the partition again (from Parquet, CSV...) and rebuilds its rows, for
+            data larger than the cluster's memory.
 
         Examples
         --------
@@ -363,15 +379,27 @@ class DaskRows:
         built = [client.submit(_build_partition, i, design, part, {k: series[k][i] for k in _OPTIONS},
                                specs, family, missing, formulas, widths, pure=False)
                  for i, part in enumerate(parts)]
-        partitions = [client.submit(operator.getitem, b, 0, pure=False) for b in built]
-        records = [client.submit(operator.getitem, b, 1, pure=False) for b in built]
         summaries = client.gather([client.submit(operator.getitem, b, 2, pure=False) for b in built])
+        if persist:
+            partitions = [client.submit(operator.getitem, b, 0, pure=False) for b in built]
+            records = [client.submit(operator.getitem, b, 1, pure=False) for b in built]
+        else:  # recipes: every use reads the partition again and rebuilds its rows
+            from dask import delayed
+
+            raw = data.to_delayed()
+            dseries = {name: (s.to_delayed() if s is not None else [None] * len(raw))
+                       for name, (_, s) in checked.items()}
+            rebuilt = [delayed(_build_partition, pure=False)(i, design, part, {k: dseries[k][i] for k in _OPTIONS},
+                                                            specs, family, missing, formulas, widths)
+                       for i, part in enumerate(raw)]
+            partitions = [delayed(operator.getitem)(b, 0) for b in rebuilt]
+            records = [delayed(operator.getitem)(b, 1) for b in rebuilt]
         del built, parts, series  # the raw partitions are released on the workers
         names = {"endog": design.endog.column_names, "exog": design.exog.column_names,
                  "fixed": None if design.fixed is None else
                  [design.fixed.column_names[i] for i in design.fixed_columns],
                  "concomitant": None if design.concomitant is None else design.concomitant.column_names}
-        out = cls(client, partitions, records, summaries, design, names, grouped)
+        out = cls(client, partitions, records, summaries, design, names, grouped, persist)
         if out.n_dropped:
             warnings.warn(f"dropped {out.n_dropped} row(s) with missing or non-finite values",
                           DroppedRowsWarning, stacklevel=2)
@@ -425,6 +453,15 @@ class DaskRows:
         return len(self.exog_names)
 
     # ------------------------------------------------------------------ map-reduce
+    def submit(self, fn, *args):
+        """Future of ``fn(*args)`` on the workers; arguments may be futures or (for rows that
+        are not persisted) dask Delayed recipes, which are computed for this call."""
+        from dask.delayed import Delayed, delayed
+
+        if any(isinstance(a, Delayed) for a in args):
+            return self.client.compute(delayed(fn, pure=False)(*args))
+        return self.client.submit(fn, *args, pure=False)
+
     def map(self, fn, *args):
         """Futures of ``fn(rows, *args)`` for each partition's Rows, computed on the workers.
 
@@ -441,7 +478,7 @@ class DaskRows:
         >>> sizes
         [2, 1]
         """
-        return [self.client.submit(fn, part, *args, pure=False) for part in self.partitions]
+        return [self.submit(fn, part, *args) for part in self.partitions]
 
     def reduce(self, fn, *args):
         """Sum over partitions of ``fn(rows, *args)``, added by a tree reduction on the workers.
@@ -464,15 +501,19 @@ class DaskRows:
         return self.reduce_over(self.partitions, fn, *args)
 
     def reduce_over(self, futures, fn, *args):
-        """Sum of ``fn(obj, *args)`` over the objects the ``futures`` hold on the workers (a
-        tree reduction in their order, as :meth:`reduce`)."""
-        level = [self.client.submit(fn, f, *args, pure=False) for f in futures]
-        while len(level) > 1:
-            nxt = [self.client.submit(_add, a, b, pure=False) for a, b in zip(level[::2], level[1::2])]
-            if len(level) % 2:
-                nxt.append(level[-1])
-            level = nxt
-        return level[0].result()
+        """Sum of ``fn(obj, *args)`` over the objects the ``futures`` hold on the workers (in
+        their order, as :meth:`reduce`).
+
+        The partitions' results are added on the workers by a tree of additions with
+        :data:`FAN_IN` results per task, until at most that many remain; those few are added
+        on the client. Each level of the tree is a round trip through the scheduler, so a
+        wide tree keeps an EM pass over a few hundred partitions at two or three of them.
+        """
+        level = [self.submit(fn, f, *args) for f in futures]
+        while len(level) > FAN_IN:
+            level = [self.client.submit(_add_all, *level[i:i + FAN_IN], pure=False)
+                     for i in range(0, len(level), FAN_IN)]
+        return _add_all(*self.client.gather(level))
 
     # ------------------------------------------------------------------ subsamples
     def sample(self, frac=None, n=None, random_state=None):
@@ -513,11 +554,13 @@ class DaskRows:
         # gives every set of n units the same chance
         counts = rng.multivariate_hypergeometric(np.asarray(self.partition_G, dtype=np.int64), int(n))
         seeds = rng.integers(0, 2**63 - 1, size=len(counts))
-        drawn = [self.client.submit(_sample_partition, part, int(c), int(s), pure=False)
+        drawn = [self.submit(_sample_partition, part, int(c), int(s))
                  for part, c, s in zip(self.partitions, counts, seeds) if c > 0]
         return concat_rows(self.client.gather(drawn))
 
     def release(self):
         """Free the partitions' rows on the workers."""
-        self.client.cancel(self.partitions + self.records)
+        from distributed import Future
+
+        self.client.cancel([f for f in self.partitions + self.records if isinstance(f, Future)])
         self.partitions, self.records = [], []

@@ -233,3 +233,20 @@ def test_far_from_zero_covariate_and_collinear_columns(client):
         warnings.simplefilter("error", CollinearityWarning)  # none for independent columns
         EMGLM.from_formula("y ~ x + t", dd.from_pandas(df.assign(t=df.z * 0 + rng.normal(size=len(df)) + 1e6),
                                                    npartitions=3), k=2, family=sm.families.Poisson())
+
+
+def test_rows_not_persisted_give_the_same_fit(client, tmp_path):
+    df, rng = frame(n=600, seed=11)
+    df["y"] = rng.poisson(np.exp(np.where(df.cls, 0.2 + 0.5 * df.x, 1.6 - 0.3 * df.x)))
+    folder = tmp_path / "parquet"
+    dd.from_pandas(df, npartitions=3).to_parquet(folder)
+    kw = dict(k=2, family=sm.families.Poisson())
+    kept = EMGLM.from_formula("y ~ x", dd.read_parquet(folder), **kw).fit(tol=TOL)
+    model = EMGLM.from_formula("y ~ x", dd.read_parquet(folder), persist=False, **kw)
+    assert not model.rows.persist
+    reread = model.fit(tol=TOL)
+    assert abs(reread.llf - kept.llf) <= 1e-9 * abs(kept.llf)
+    np.testing.assert_allclose(reread.params.to_numpy(), kept.params.to_numpy(), atol=1e-7)
+    np.testing.assert_allclose(reread.bse.to_numpy(), kept.bse.to_numpy(), rtol=1e-6)
+    post = reread.posterior.compute()
+    np.testing.assert_allclose(post.to_numpy(), kept.posterior.compute().loc[post.index].to_numpy(), atol=1e-8)
