@@ -17,6 +17,7 @@ import pandas as pd
 
 from . import em
 from .layout import Params
+from .one_component import one_component_fit
 from .starts import initial_posteriors, iter_posteriors
 from .warnings import ConvergenceWarning, DegenerateComponentWarning
 
@@ -123,17 +124,6 @@ def validate_start(model, K, start):
             raise ValueError("start: posterior rows must be finite, non-negative and sum to one")
     else:
         raise ValueError(f"start must be a label vector or a posterior matrix, got shape {arr.shape}")
-
-
-def one_component_fit(model, rows=None):
-    """The one-component (k = 1) mixture and its complete fit, on ``rows`` (default all)."""
-    base = model.make_mixture(k=1, point_mass=None, mixing="equal", rows=rows)
-    theta1 = base.fit_from_posterior(np.ones((base.n, 1)))
-    if rows is None:  # a fit must not end below it (emglm.safeguards)
-        from .safeguards import remember_one_component_llf
-
-        remember_one_component_llf(model, base.objective(theta1))
-    return base, theta1
 
 
 def one_component_residuals(model, rows=None):
@@ -325,6 +315,9 @@ def fit(model, start, start_params, n_starts, rng, tol, maxiter, accelerate, war
     mix = model.make_mixture()
     if start_params is None:
         validate_start(model, mix.K, start)
+    from .safeguards import fit_one_component_reference
+
+    fit_one_component_reference(model)  # before the mixture's arrays exist (peak memory)
     screening = (warm is None and start_params is None and isinstance(start, str) and start == "screen"
                  and mix.k > 1)
     if isinstance(start, str) and start == "screen" and not screening:

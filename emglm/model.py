@@ -296,7 +296,8 @@ class EMGLM:
             raise ValueError("concomitant variables must be constant within each group")
         return Zu
 
-    def make_mixture(self, k=None, point_mass="model", mixing=None, var_floor=None, rows=None):
+    def make_mixture(self, k=None, point_mass="model", mixing=None, var_floor=None, rows=None,
+                     standardisation=None):
         """The numerical mixture (:class:`emglm.mixture.Mixture`) of this model.
 
         Parameters
@@ -311,6 +312,10 @@ class EMGLM:
             Dispersion floor (default :meth:`dispersion_floor`).
         rows : Rows, optional
             The data (default the model's rows; a subsample for warm-up starts).
+        standardisation : tuple, optional
+            The design constants of the GLM component of another mixture on the same rows
+            (its ``glm.standardisation``), so that they are not computed again (a pass over
+            the design); every M-step is then checked.
 
         Examples
         --------
@@ -339,7 +344,8 @@ class EMGLM:
         elif is_component_family(self.family):
             comps = [self.family.make_component(rows, k, scale=self.scale_mode, var_floor=floor)]
         else:
-            comps = [GLMComponent(self.family, rows, k, scale=self.scale_mode, var_floor=floor)]
+            comps = [GLMComponent(self.family, rows, k, scale=self.scale_mode, var_floor=floor,
+                                  standardisation=standardisation)]
         if pm is not None:
             comps.append(PointMass(pm, rows))
         K = k + (pm is not None)
@@ -502,7 +508,8 @@ class EMGLM:
             raise ValueError(f"n_starts must be a positive integer, got {n_starts!r}")
         if isinstance(maxiter, bool) or not isinstance(maxiter, (numbers.Integral, np.integer)) or maxiter < 1:
             raise ValueError(f"maxiter must be a positive integer, got {maxiter!r}")
-        from .safeguards import check_random_state_value, check_tol, fewer_components_hint, warn_below_one_component
+        from .fewer_components import fewer_components_hint
+        from .safeguards import check_random_state_value, check_tol, warn_below_one_component
 
         tol = check_tol(tol)
         if accelerate not in (None, "squarem"):

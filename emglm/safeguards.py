@@ -9,6 +9,8 @@
   values whose log-likelihood is far below the one-component model's, cannot lead EM to a
   sensible optimum (a component empties at once and never comes back): given start values
   are refused with a ValueError naming ``start_params``; generated starts are dropped.
+* :func:`fit_one_component_reference`: that reference, fitted before the mixture (see
+  :mod:`emglm.one_component`: the starts use the same fit).
 * :func:`warn_below_one_component`: a k-component mixture nests the one-component GLM (all
   components equal), so a fit ending below the one-component log-likelihood stopped at a
   saddle point or an emptied component, not at a maximum. It is reported with a
@@ -29,24 +31,21 @@ from __future__ import annotations
 
 import numbers
 import warnings
-import weakref
 
 import numpy as np
 import statsmodels.genmod.families as smf
 
+from .one_component import one_component_llf
 from .warnings import ConvergenceWarning
 
 __all__ = ["check_tol", "check_random_state_value", "check_response_spread", "one_component_llf",
-           "remember_one_component_llf", "fewer_components_hint",
+           "fit_one_component_reference",
            "check_start_values", "warn_below_one_component", "FAR_BELOW_PER_UNIT"]
 
 #: Given start values whose log-likelihood is below the one-component model's by more than
 #: this many nats per unit (row, or group) are refused: every row is then e**10 times less
 #: likely on average than under a single GLM, i.e. the start puts components far from the data.
 FAR_BELOW_PER_UNIT = 10.0
-
-# one-component log-likelihood of each model (computed at most once; dropped with the model)
-_ONE_COMPONENT_LLF = weakref.WeakKeyDictionary()
 
 # the dispersion floor is this fraction of the constant-mean model's dispersion (see
 # emglm.degenerate.VAR_FLOOR_REL); it must stay a normal float
@@ -128,45 +127,27 @@ def check_response_spread(family, y, weights, name="endog"):
         )
 
 
-def one_component_llf(model):
-    """Log-likelihood of the one-component GLM fitted to ``model``'s data (computed once per model).
-
-    Examples
-    --------
-    >>> import numpy as np, statsmodels.api as sm
-    >>> from emglm import EMGLM
-    >>> y = np.array([0.0, 1, 1, 2, 3, 5, 8, 13])
-    >>> m = EMGLM(y, np.ones((8, 1)), k=2, family=sm.families.Poisson())
-    >>> ref = sm.GLM(y, np.ones((8, 1)), family=sm.families.Poisson()).fit().llf
-    >>> bool(np.isclose(one_component_llf(m), ref))
-    True
-    """
-    llf1 = _ONE_COMPONENT_LLF.get(model)
-    if llf1 is None:
-        base = model.make_mixture(k=1, point_mass=None, mixing="equal")
-        llf1 = remember_one_component_llf(model, base.objective(base.fit_from_posterior(np.ones((base.n, 1)))))
-    return llf1
+def _nested(model):
+    # with equal priors a point mass holds a fixed share: the one-component GLM is then
+    # not a special case of the mixture
+    return not (model.point_mass is not None and model.mixing == "equal")
 
 
-def remember_one_component_llf(model, llf):
-    """Keep the one-component log-likelihood of ``model`` (the starts compute it anyway).
+def fit_one_component_reference(model):
+    """Fit the one-component reference of the checks now, if they will need it.
+
+    Called before a fit: fitted after it, next to the fitted mixture's arrays, it would add
+    to the fit's peak memory; the generated starts reuse the same fit.
 
     Examples
     --------
     >>> import numpy as np
     >>> from emglm import EMGLM
     >>> m = EMGLM(np.arange(6.0), np.ones((6, 1)), k=2)
-    >>> remember_one_component_llf(m, -12.5) == one_component_llf(m)
+    >>> fit_one_component_reference(m) == one_component_llf(m)
     True
     """
-    _ONE_COMPONENT_LLF[model] = float(llf)
-    return float(llf)
-
-
-def _nested(model):
-    # with equal priors a point mass holds a fixed share: the one-component GLM is then
-    # not a special case of the mixture
-    return not (model.point_mass is not None and model.mixing == "equal")
+    return one_component_llf(model) if _nested(model) else None
 
 
 def check_start_values(model, mix, thetas, given):
@@ -262,80 +243,3 @@ def warn_below_one_component(model, llf, tol, stacklevel=3):
         ConvergenceWarning, stacklevel=stacklevel,
     )
     return True
-
-
-def fewer_components_hint(mix, theta, model, names=None):
-    """Messages naming GLM components whose removal alone lowers BIC (empty when none).
-
-    Dropping component j and renormalising the other proportions, with nothing refitted,
-    gives a (k-1)-component mixture whose log-likelihood ``llf_-j`` is a lower bound for the
-    best (k-1)-component fit. When ``-2 llf_-j + log(n) (df - d_j)`` is already below this
-    fit's BIC (``d_j``: the component's coefficients, dispersion and mixing parameters), BIC
-    prefers fewer components for certain: the fit is over-fitted. A point mass is not
-    considered.
-
-    Examples
-    --------
-    >>> import numpy as np, warnings
-    >>> from emglm import EMGLM
-    >>> rng = np.random.default_rng(0)
-    >>> y = np.r_[rng.normal(-2, 1, 150), rng.normal(2, 1, 150)]
-    >>> with warnings.catch_warnings():
-    ...     warnings.simplefilter("ignore")
-    ...     res = EMGLM(y, np.ones((300, 1)), k=6).fit(start="fit")
-    >>> msgs = fewer_components_hint(res.mixture, res.theta, res.model)
-    >>> "BIC prefers fewer than k=6 components" in msgs[0]
-    True
-    """
-    k, K = mix.k, mix.K
-    lay = mix.layout
-    if k < 2 or lay is None:  # (non-GLM components: no parameter layout to count)
-        return []
-    es = mix.estep(theta)
-    P = mix.unpack(theta)
-    w = mix.w
-    lp_all = mix.log_prior(P)
-    codes = getattr(model, "group_codes", None)
-    if codes is not None and len(codes) == mix.n:
-        L = np.asarray(es.L, dtype=float)  # (n, K) row log-densities
-        Lu = np.zeros((int(codes.max()) + 1, K))
-        with np.errstate(invalid="ignore"):
-            np.add.at(Lu, codes, w[:, None] * np.where(np.isfinite(L), L, -1e300))
-        Lu[Lu < -1e299] = -np.inf
-        pieces = [(Lu, np.ones(Lu.shape[0]), np.broadcast_to(lp_all, Lu.shape))]
-    else:
-        # rows: block by block, so that no (n, K) temporaries are made (memory)
-        def piece(s, e):
-            Lb = np.vstack([ev.logpdf_block(s, e) for ev in es.evals]).T
-            return Lb, w[s:e], np.broadcast_to(lp_all if lp_all.shape[0] == 1 else lp_all[s:e], Lb.shape)
-
-        pieces = (piece(s, e) for s, e in mix.rows.blocks)
-    n_eff = float(model.n_groups) if model.n_groups is not None else float(np.sum(w))
-    df = lay.size
-    per_comp = mix.p + (1 if lay.n_scale == k and k > 1 else 0) + (mix.r if lay.n_gamma else 0)
-    bic = -2.0 * float(es.llf) + np.log(n_eff) * df
-    names = names or [f"comp{j + 1}" for j in range(k)]
-    drop = []
-    llf_drop = np.zeros(k)
-    with np.errstate(all="ignore"):
-        for Lu, uw, lp in pieces:
-            for j in range(k):
-                rest = [m for m in range(K) if m != j]
-                a = lp[:, rest] + Lu[:, rest]
-                top = np.max(a, axis=1, keepdims=True)
-                top = np.where(np.isfinite(top), top, 0.0)
-                lse = top[:, 0] + np.log(np.sum(np.exp(a - top), axis=1))
-                norm = np.log(np.sum(np.exp(lp[:, rest]), axis=1))
-                llf_drop[j] += float(uw @ (lse - norm))
-        for j in range(k):
-            llf_j = llf_drop[j]
-            bic_j = -2.0 * llf_j + np.log(n_eff) * (df - per_comp)
-            if np.isfinite(bic_j) and bic_j < bic:
-                drop.append((bic_j, names[j]))
-    if not drop:
-        return []
-    drop.sort()
-    which = ", ".join(n for _, n in drop)
-    return [f"BIC prefers fewer than k={k} components: removing {drop[0][1]} alone, without refitting, "
-            f"lowers BIC from {bic:.6g} to {drop[0][0]:.6g} (components whose removal lowers it: {which}); "
-            "compare fits with fewer components (emglm.select_k or the bic of each fit)"]

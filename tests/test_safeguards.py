@@ -8,9 +8,7 @@ import warnings
 
 import numpy as np
 import pytest
-import scipy.stats as st
 import statsmodels.api as sm
-from scipy.special import logsumexp
 
 from emglm import EMGLM
 from emglm.warnings import ConvergenceWarning, DegenerateComponentWarning
@@ -221,49 +219,6 @@ def test_constant_response_still_accepted():
         warnings.simplefilter("ignore")
         res = EMGLM(np.full(30, 1e-300), np.ones((30, 1)), k=1).fit()
     assert np.isfinite(res.llf)
-
-
-# ------------------------------------------------------------------ over-fitted k
-def _mixture_llf_without(res, drop, y):
-    """Gaussian mixture log-likelihood with component ``drop`` removed, proportions renormalised,
-    from the printed estimates (scipy.stats as the reference density)."""
-    mu = res.params.to_numpy()[0]
-    sd = np.sqrt(res.scale.to_numpy())
-    pi = res.proportions.to_numpy()
-    keep = [j for j in range(len(mu)) if j != drop]
-    logs = np.column_stack([np.log(pi[j] / pi[keep].sum()) + st.norm.logpdf(y, mu[j], sd[j]) for j in keep])
-    return logsumexp(logs, axis=1).sum()
-
-
-def test_overfitted_k_gives_bic_hint():
-    """Before: k=6 on two-class data passed without a word."""
-    rng = np.random.default_rng(0)
-    y = np.r_[rng.normal(-2, 1, 150), rng.normal(2, 1, 150)]
-    with warnings.catch_warnings(record=True) as rec:
-        warnings.simplefilter("always")
-        res = EMGLM(y, np.ones((300, 1)), k=6).fit(start="fit")
-    msgs = [str(w.message) for w in rec if issubclass(w.category, DegenerateComponentWarning)]
-    hint = [s for s in msgs if "BIC prefers fewer than k=6 components" in s]
-    assert hint, msgs
-    # the claimed BIC of the reduced mixture, recomputed from the estimates with scipy
-    import re
-
-    m = re.search(r"removing comp(\d) alone, without refitting, lowers BIC from (\S+) to (\S+) ", hint[0])
-    j, bic_k, bic_red = int(m.group(1)) - 1, float(m.group(2)), float(m.group(3))
-    assert bic_k == pytest.approx(res.bic, rel=1e-5)
-    llf_red = _mixture_llf_without(res, j, y)
-    df_red = res.df_model - 3  # a mean, a variance, a mixing logit
-    assert bic_red == pytest.approx(-2 * llf_red + np.log(300) * df_red, rel=1e-5)
-    assert bic_red < res.bic
-
-
-def test_well_specified_k_no_bic_hint():
-    rng = np.random.default_rng(0)
-    y = np.r_[rng.normal(-2, 1, 150), rng.normal(2, 1, 150)]
-    with warnings.catch_warnings(record=True) as rec:
-        warnings.simplefilter("always")
-        EMGLM(y, np.ones((300, 1)), k=2).fit()
-    assert not [w for w in rec if "BIC prefers" in str(w.message)]
 
 
 @pytest.mark.parametrize("offset", [np.r_[800.0, np.zeros(19)], np.r_[1e300, np.zeros(19)]])

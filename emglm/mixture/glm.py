@@ -455,6 +455,7 @@ class GLMComponent(Component):
         E = np.broadcast_to(eta0, (k, rows.n))
         scale = np.ones(k)
         beta, delta = self.irls_solve(rows, E, M, Wt)
+        del E, M  # (k, n) arrays: one evaluation at a time is alive below (peak memory)
         params = self.pack(beta, delta, scale)
         # (a start's fits keep only the means whole: the predictors are one small product
         # per block where the Gram pass reads them, and a start holds its posterior too)
