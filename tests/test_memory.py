@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
-from scipy.special import gammaln, logsumexp
+from scipy.special import gammaln
 
 from emglm import EMGLM
 from emglm.fitting import start_vectors
