@@ -18,7 +18,7 @@ import pandas as pd
 
 from .warnings import MixingSeparationWarning
 
-__all__ = ["MixingParamsMixin", "warn_mixing_separation", "SEPARATION_LOGIT"]
+__all__ = ["proportions_jacobian", "MixingParamsMixin", "warn_mixing_separation", "SEPARATION_LOGIT"]
 
 # a prior log-odds beyond this (odds of about 3e6 to 1) only arises when the mixing model is
 # separated: the EM has pushed gamma towards infinity
@@ -124,3 +124,23 @@ def warn_mixing_separation(res, stacklevel=3):
         "errors are not meaningful; consider fewer concomitant terms or a simpler mixing model",
         MixingSeparationWarning, stacklevel=stacklevel)
     return True
+
+
+def proportions_jacobian(prior, uw, Z):
+    """Jacobian of the average proportions ``sum_u uw_u pi_uj`` with respect to the mixing
+    logits (classes against the first), from the (units, K) ``prior``, unit weights ``uw``
+    and the (units, r) mixing design ``Z``; sums over units, so parts of the units add.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> proportions_jacobian(np.array([[0.5, 0.5]]), np.ones(1), np.ones((1, 1)))  # +-p(1-p)
+    array([[-0.25],
+           [ 0.25]])
+    """
+    K, r = prior.shape[1], Z.shape[1]
+    J = np.zeros((K, (K - 1) * r))
+    for j in range(K):
+        for l in range(1, K):
+            J[j, (l - 1) * r: l * r] = (uw * prior[:, j] * ((j == l) - prior[:, l])) @ Z
+    return J

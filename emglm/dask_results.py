@@ -23,29 +23,22 @@ __all__ = ["DaskEMGLMResults"]
 # ---------------------------------------------------------------------- on the workers
 def _post_pass(mix, theta, k):
     """Entropy, pooled-mean figures and the mixing proportions' sums of one partition."""
-    from .mixture.glm_dist import unit_deviance
-    from .residuals import pooled_predictor
+    from .concomitant import proportions_jacobian
+    from .residuals import classification_entropy, pooled_predictor, pooled_residual
 
     es = mix.estep(theta)
     rows, fam = mix.rows, mix.glm.fam
-    Tu = es.Tunit
+    eta, mu, phi = pooled_predictor(es.T, es.Eta, mix.glm.scale(mix.component_params(theta)[0]), k, fam)
     with np.errstate(divide="ignore", invalid="ignore"):
-        ent = float(rows.unit_w @ -np.where(Tu > 0, Tu * np.log(Tu), 0.0).sum(axis=1))
-        eta, mu, phi = pooled_predictor(es.T, es.Eta, mix.glm.scale(mix.component_params(theta)[0]), k, fam)
         llf_pooled = float(rows.w @ fam.loglike(eta, mu, phi))
-        dev = float(rows.w @ np.maximum(unit_deviance(fam.family, rows.y, mu, rows.trials), 0.0))
-        chi2 = float(rows.w @ (rows.trials * (rows.y - mu) ** 2 / fam.family.variance(mu)))
+    dev, chi2 = (float(rows.w @ pooled_residual(kind, fam.family, rows.y, mu, rows.trials) ** 2)
+                 for kind in ("deviance", "pearson"))
     prior = np.broadcast_to(np.exp(mix.log_prior(theta)), (rows.G, mix.K))
     uw = rows.unit_w
-    n_gamma = mix.mixing.n_params
-    J = np.zeros((mix.K, n_gamma))
-    if n_gamma:  # the delta method's Jacobian of the average proportions (summed, unnormalised)
-        Z, r = mix.mixing.design(rows), mix.mixing.r
-        for j in range(mix.K):
-            for l in range(1, mix.K):
-                J[j, (l - 1) * r: l * r] = (uw * prior[:, j] * ((j == l) - prior[:, l])) @ Z
-    return {"entropy": ent, "llf_pooled": llf_pooled, "deviance": dev, "pearson_chi2": chi2,
-            "prior": uw @ prior, "uw": float(uw.sum()), "J": J}
+    J = (proportions_jacobian(prior, uw, mix.mixing.design(rows)) if mix.mixing.n_params
+         else np.zeros((mix.K, 0)))  # summed unnormalised: divided by the total weight later
+    return {"entropy": classification_entropy(es.Tunit, uw), "llf_pooled": llf_pooled, "deviance": dev,
+            "pearson_chi2": chi2, "prior": uw @ prior, "uw": float(uw.sum()), "J": J}
 
 
 def _information_pass(mix, theta):
@@ -62,8 +55,7 @@ def _opg_pass(mix, theta):
 
 def _row_frame(mix, record, theta, what, names, k):
     """One partition's per-row quantity as a pandas object indexed like the data."""
-    from .mixture.glm_dist import unit_deviance
-    from .residuals import pooled_predictor
+    from .residuals import pooled_predictor, pooled_residual
 
     es = mix.estep(theta)
     rows, fam = mix.rows, mix.glm.fam
@@ -79,18 +71,10 @@ def _row_frame(mix, record, theta, what, names, k):
         return pd.Series(np.sum(prior * M, axis=1), index=idx, name="predicted")
     scale = mix.glm.scale(mix.component_params(theta)[0])
     mu = pooled_predictor(es.T, es.Eta, scale, k, fam)[1]
-    y, t = rows.y, rows.trials
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if what == "fittedvalues":
-            v, name = mu, "fitted"
-        elif what == "resid_response":
-            v, name = t * (y - mu), what
-        elif what == "resid_pearson":
-            v, name = np.sqrt(t) * (y - mu) / np.sqrt(fam.family.variance(mu)), what
-        else:
-            d = unit_deviance(fam.family, y, mu, t)
-            v, name = np.sign(y - mu) * np.sqrt(np.maximum(d, 0.0)), what
-    return pd.Series(v, index=idx, name=name)
+    if what == "fittedvalues":
+        return pd.Series(mu, index=idx, name="fitted")
+    kind = what[len("resid_"):]
+    return pd.Series(pooled_residual(kind, fam.family, rows.y, mu, rows.trials), index=idx, name=what)
 
 
 def _predict_partition(part, res, which, offset, exposure):

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-__all__ = ["pooled_predictor", "quantile_residuals", "mixture_moments", "DispersionTest", "dispersion_test"]
+__all__ = ["pooled_predictor", "pooled_residual", "classification_entropy", "quantile_residuals", "mixture_moments", "DispersionTest", "dispersion_test"]
 
 
 def pooled_predictor(T, Eta, scale, k, fam):
@@ -45,6 +45,42 @@ def pooled_predictor(T, Eta, scale, k, fam):
     mu = fam.mean(eta)
     phi = 1.0 / np.sum(Tg / scale[None, :], axis=1)
     return eta, mu, phi
+
+
+def pooled_residual(kind, family, y, mu, trials):
+    """Residuals against the pooled mean ``mu``, as statsmodels defines them: ``"response"``
+    ``trials (y - mu)``, ``"pearson"`` ``sqrt(trials) (y - mu) / sqrt(V(mu))`` or
+    ``"deviance"`` ``sign(y - mu) sqrt(unit deviance)``.
+
+    Examples
+    --------
+    >>> import numpy as np, statsmodels.api as sm
+    >>> pooled_residual("pearson", sm.families.Poisson(), np.array([4.0]), np.array([1.0]), np.ones(1))
+    array([3.])
+    """
+    if kind == "response":
+        return trials * (y - mu)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if kind == "pearson":
+            return np.sqrt(trials) * (y - mu) / np.sqrt(family.variance(mu))
+        from .mixture.glm_dist import unit_deviance
+
+        d = unit_deviance(family, y, mu, trials)
+        return np.sign(y - mu) * np.sqrt(np.maximum(d, 0.0))
+
+
+def classification_entropy(Tunit, unit_w):
+    """``-sum_u w_u sum_j T_uj log T_uj`` of unit posteriors ``Tunit`` (units, K).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> round(classification_entropy(np.array([[0.5, 0.5]]), np.ones(1)), 6)  # log 2
+    0.693147
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        e = -np.where(Tunit > 0, Tunit * np.log(Tunit), 0.0).sum(axis=1)
+    return float(unit_w @ e)
 
 
 def quantile_residuals(mix, theta, prior, random_state=None):

@@ -213,10 +213,9 @@ class EMGLMResults(ResidualsMixin, MixingParamsMixin, PostEstimation):
     @property
     def entropy(self):
         """Classification entropy ``-sum_u w_u sum_j T_uj log T_uj`` (units: rows or groups)."""
-        Tu = self.e_step.Tunit
-        with np.errstate(divide="ignore", invalid="ignore"):
-            e = -np.where(Tu > 0, Tu * np.log(Tu), 0.0).sum(axis=1)
-        return float(self.mixture.unit_w @ e)
+        from .residuals import classification_entropy
+
+        return classification_entropy(self.e_step.Tunit, self.mixture.unit_w)
 
     @property
     def icl(self):
@@ -435,15 +434,9 @@ class EMGLMResults(ResidualsMixin, MixingParamsMixin, PostEstimation):
         K, n_gamma = eng.K, eng.mixing.n_params
         if not n_gamma:
             return pd.Series(np.full(K, np.nan), index=self.component_names, name="bse_proportion")
-        Z = eng.mixing.design(eng.rows)
-        pi = np.asarray(self.prior)
-        uw = eng.unit_w / eng.unit_w.sum()
-        J = np.zeros((K, n_gamma))
-        r = eng.mixing.r
-        for j in range(K):
-            for l in range(1, K):
-                c = uw * pi[:, j] * ((j == l) - pi[:, l])
-                J[j, (l - 1) * r: l * r] = c @ Z
+        from .concomitant import proportions_jacobian
+
+        J = proportions_jacobian(np.asarray(self.prior), eng.unit_w / eng.unit_w.sum(), eng.mixing.design(eng.rows))
         V = self.cov_theta[eng.gamma_slice, eng.gamma_slice]
         se = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", J, V, J), 0.0))
         return pd.Series(se, index=self.component_names, name="bse_proportion")

@@ -28,21 +28,22 @@ class ResidualsMixin:
     def _resid_index(self):
         return self.model.row_index
 
+    def _pooled_resid(self, kind):
+        from .residuals import pooled_residual
+
+        m = self.model
+        r = pooled_residual(kind, m.family, m.endog, self._pooled_train[1], m.trials)
+        return pd.Series(r, index=self._resid_index, name=f"resid_{kind}")
+
     @cached_property
     def resid_response(self):
         """``trials * (y - mu)`` against the pooled mean (statsmodels' definition)."""
-        m = self.model
-        return pd.Series(m.trials * (m.endog - self._pooled_train[1]), index=self._resid_index,
-                         name="resid_response")
+        return self._pooled_resid("response")
 
     @cached_property
     def resid_pearson(self):
         """``sqrt(trials) (y - mu) / sqrt(V(mu))`` against the pooled mean (not divided by a dispersion)."""
-        m = self.model
-        mu = self._pooled_train[1]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            r = np.sqrt(m.trials) * (m.endog - mu) / np.sqrt(m.family.variance(mu))
-        return pd.Series(r, index=self._resid_index, name="resid_pearson")
+        return self._pooled_resid("pearson")
 
     @cached_property
     def resid_deviance(self):
@@ -51,13 +52,7 @@ class ResidualsMixin:
         ``sum_i w_i resid_deviance_i**2`` equals :attr:`deviance` (frequency weights count
         copies of a row, as in statsmodels).
         """
-        from .mixture.glm_dist import unit_deviance
-
-        m = self.model
-        mu = self._pooled_train[1]
-        d = unit_deviance(m.family, m.endog, mu, m.trials)
-        return pd.Series(np.sign(m.endog - mu) * np.sqrt(np.maximum(d, 0.0)), index=self._resid_index,
-                         name="resid_deviance")
+        return self._pooled_resid("deviance")
 
     @property
     def deviance(self):
