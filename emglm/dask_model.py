@@ -42,7 +42,7 @@ def _check_partition(rows, family, name):
 def _summary(rows, family):
     """Column summary of the joint design, its co-moment matrix ``(D - mean)'(D - mean)``,
     and ``(sum w y, sum w)``."""
-    from .mixture.glm import column_summary
+    from .mixture.design_summary import column_summary
 
     D = rows.D
     summ = column_summary(D)
@@ -53,7 +53,7 @@ def _summary(rows, family):
 def _combine(a, b):
     """Two partitions' :func:`_summary` together (co-moments by Chan's update: exact for
     columns far from zero, where ``D'D`` would lose the dependence among them)."""
-    from .mixture.glm import combine_summaries
+    from .mixture.design_summary import combine_summaries
 
     (sa, Ca, ya, wa), (sb, Cb, yb, wb) = a, b
     na, nb = sa[0], sb[0]
@@ -250,7 +250,7 @@ class DaskEMGLM:
     def _learn_constants(self):
         """One pass: the design's standardisation, a collinearity check, the dispersion floor."""
         from .degenerate import floor_from_scale
-        from .mixture.glm import standardisation_from_summary
+        from .mixture.design_summary import standardisation_from_summary
         from .families import FamilyAdapter
         from .warnings import CollinearityWarning
 

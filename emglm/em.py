@@ -291,8 +291,9 @@ def run(
           step lengths), every parameter's error ``|dx_i| r / (1 - r)`` is at most
           ``tol * (|x_i| + 1)`` and, with an objective under plain EM, so is the distance
           of the objective to its Aitken-extrapolated limit relative to ``|f| + 1``. Under
-          SQUAREM the rule is checked on the two plain EM steps inside each cycle, and the
-          run ends at the second of them. Steps at rounding-noise level that no longer
+          SQUAREM the rule is checked after each EM step of a cycle (the two plain steps
+          and the step that stabilises the extrapolated point), with the rate measured on
+          the plain steps, and the run ends at the point where it is met. Steps at rounding-noise level that no longer
           shrink also end the run (the map cannot be resolved further), and so do three
           iterates in a row whose objective is unchanged to rounding while the steps do not
           contract (the parameters drift in a direction the objective does not depend on).
@@ -415,48 +416,60 @@ def run(
             last_step = step
         else:
             x1 = call(x_old)
-            x2 = call(x1)
-            n_eval += 2
+            n_eval += 1
             r = x1 - x_old
-            v = x2 - x1 - r
-            with np.errstate(over="ignore", invalid="ignore"):  # non-finite is handled below
-                rr, vv = float(r @ r), float(v @ v)
-            s0, s1 = np.sqrt(rr), float(np.linalg.norm(x2 - x1))
-            if s0 > _noise_floor(x1) and s1 > _noise_floor(x2):
-                map_ratios.append(s1 / s0)
+            s0 = float(np.linalg.norm(r))
             last_step = None
-            if aitken and np.all(np.isfinite(x2)) and valid(x2) and aitken_done(x2 - x1, x2, s1, s0, 1):
-                # the two plain EM steps of this cycle already locate the fixed point
-                x, f_x, done = x2, (objective(x2) if objective is not None else None), True
+            if (aitken and map_ratios and np.all(np.isfinite(x1)) and valid(x1)
+                    and aitken_done(r, x1, s0, None, 1)):
+                # one EM step from the last accepted point already locates the fixed point
+                # at the rate of the earlier cycles: the cycle's second step is not needed
+                x, f_x, done = x1, (objective(x1) if objective is not None else None), True
             else:
-                x_new, f_new = None, None
-                step_len = 1.0
-                if vv > 0 and np.isfinite(vv):
-                    # SqS3 step length |r|/|v|, at least 1 (the plain two-step EM point) and at
-                    # most step_max, which grows while the steps hit it and shrinks after a
-                    # rejection: early wild extrapolations, far from the fixed point, are held back
-                    step_len = min(max(np.sqrt(rr / vv), 1.0), step_max)
-                    alpha = -step_len
-                    with np.errstate(over="ignore", invalid="ignore"):
-                        x_ext = x_old - 2.0 * alpha * r + alpha * alpha * v
-                    if np.all(np.isfinite(x_ext)) and valid(x_ext):
-                        # stabilise the extrapolated point with one EM step
-                        x_st = call(x_ext)
-                        n_eval += 1
-                        if np.all(np.isfinite(x_st)) and valid(x_st):
-                            f_st = objective(x_st) if objective is not None else None
-                            if f_st is None or (np.isfinite(f_st) and f_st >= f_old - 1e-12 * (abs(f_old) + 1)):
-                                x_new, f_new = x_st, f_st
-                if x_new is None:
-                    if rr > 0 and vv > 0:  # a real rejection, not an exactly converged cycle
-                        n_fallback += 1
-                    x_new = x2
-                    f_new = objective(x2) if objective is not None else None
-                    if step_len == step_max:
-                        step_max = max(1.0, step_max / _STEP_FACTOR)
-                elif step_len == step_max:
-                    step_max *= _STEP_FACTOR
-                x, f_x = x_new, f_new
+                x2 = call(x1)
+                n_eval += 1
+                v = x2 - x1 - r
+                with np.errstate(over="ignore", invalid="ignore"):  # non-finite is handled below
+                    rr, vv = float(r @ r), float(v @ v)
+                s1 = float(np.linalg.norm(x2 - x1))
+                if s0 > _noise_floor(x1) and s1 > _noise_floor(x2):
+                    map_ratios.append(s1 / s0)
+                if aitken and np.all(np.isfinite(x2)) and valid(x2) and aitken_done(x2 - x1, x2, s1, s0, 1):
+                    # the two plain EM steps of this cycle already locate the fixed point
+                    x, f_x, done = x2, (objective(x2) if objective is not None else None), True
+                else:
+                    x_new, f_new = None, None
+                    step_len = 1.0
+                    if vv > 0 and np.isfinite(vv):
+                        # SqS3 step length |r|/|v|, at least 1 (the plain two-step EM point) and at
+                        # most step_max, which grows while the steps hit it and shrinks after a
+                        # rejection: early wild extrapolations, far from the fixed point, are held back
+                        step_len = min(max(np.sqrt(rr / vv), 1.0), step_max)
+                        alpha = -step_len
+                        with np.errstate(over="ignore", invalid="ignore"):
+                            x_ext = x_old - 2.0 * alpha * r + alpha * alpha * v
+                        if np.all(np.isfinite(x_ext)) and valid(x_ext):
+                            # stabilise the extrapolated point with one EM step
+                            x_st = call(x_ext)
+                            n_eval += 1
+                            if np.all(np.isfinite(x_st)) and valid(x_st):
+                                f_st = objective(x_st) if objective is not None else None
+                                if f_st is None or (np.isfinite(f_st) and f_st >= f_old - 1e-12 * (abs(f_old) + 1)):
+                                    x_new, f_new = x_st, f_st
+                                    # the stabilising step is an EM step too: the rule applies to it
+                                    step_st = x_st - x_ext
+                                    done = aitken and aitken_done(step_st, x_st, float(np.linalg.norm(step_st)),
+                                                                  None, 1)
+                    if x_new is None:
+                        if rr > 0 and vv > 0:  # a real rejection, not an exactly converged cycle
+                            n_fallback += 1
+                        x_new = x2
+                        f_new = objective(x2) if objective is not None else None
+                        if step_len == step_max:
+                            step_max = max(1.0, step_max / _STEP_FACTOR)
+                    elif step_len == step_max:
+                        step_max *= _STEP_FACTOR
+                    x, f_x = x_new, f_new
         accept(x, f_x)
         if callback is not None and callback(x):
             converged = False

@@ -131,7 +131,7 @@ def grams_blocked(D, k, terms, blocks=BLOCK_ROWS, n_jobs=1, center=None, scale=N
         Z = np.empty((k * m + k, e - s))
         np.multiply(Db[None], Wb[:, None, :], out=Z[: k * m].reshape(k, m, e - s))
         Z[k * m:] = Ub
-        return Db @ Z.T
+        return np.dot(Db, Z.T)  # (np.dot releases the GIL for the threads; matmul did not)
 
     R = np.zeros((m, k * m + k))
     for Rb in map_blocks(block, blocks, n_jobs):

@@ -62,9 +62,9 @@ def wq_block(W, L):
     total = 0.0
     with np.errstate(invalid="ignore", over="ignore"):
         for j in range(W.shape[0]):
-            v = float(W[j] @ L[j])
+            v = float(np.dot(W[j], L[j]))  # (releases the GIL, unlike @)
             if not np.isfinite(v):  # 0 * -inf where a row has no density under class j
-                v = float(W[j] @ np.where(W[j] > 0, L[j], 0.0))
+                v = float(np.dot(W[j], np.where(W[j] > 0, L[j], 0.0)))
             total += v
     return total if np.isfinite(total) else -np.inf
 
