@@ -10,9 +10,10 @@ assumption that the removed one takes its rows. So the search is:
    refitted, in closed form from the fit's posterior: the mixture density without ``j``
    is ``f (1 - T_uj) / (1 - pi_uj)`` (``f`` the mixture density, ``T`` the posterior,
    ``pi`` the prior of unit ``u``). One pass over the units, no densities recomputed.
-2. The component whose removal costs least is removed: its posterior shares are spread
-   over the others (renormalised posterior), the (k-1)-component mixture is fitted to that
-   posterior (one IRLS solve per component) and a few EM iterations follow,
+2. The component whose removal costs least is removed: the other components keep their
+   parameters and proportions (renormalised), which spreads its posterior shares over the
+   others (for models other than GLMs, each is fitted to that posterior by one IRLS
+   solve), and a few EM iterations follow,
    stopping as soon as its BIC is below the fit's, or once the remaining iterations cannot
    get there at the current rate of increase (``MAX_ITER`` at most). The fit's cached
    E-step is dropped first (it is made again when asked for), so that the search does not
@@ -48,13 +49,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .layout import Params
+
 __all__ = ["MAX_ITER", "SmallerMixture", "smaller_mixture", "fewer_components_hint"]
 
 #: EM iterations at most on the smaller mixture (each costs one iteration of the fit)
 MAX_ITER = 5
 #: checked IRLS steps of each component's weighted fit to the posterior without the removed
-#: component, after its first solve from the family's starting means: the fit is only a start
-#: for the EM iterations, which refine it (a converged fit costs several times more)
+#: component (models other than GLMs), after its first solve from the starting means: the fit
+#: is only a start for the EM iterations, which refine it (a converged fit costs more)
 REFIT_ITER = 0
 
 
@@ -127,6 +130,32 @@ def removal_losses(mix, theta):
     return np.where(np.isnan(loss), np.inf, loss)
 
 
+def _without(mix, theta, j, small):
+    """Parameters of ``small`` (k-1 components): the fit's without class ``j``, the other
+    proportions renormalised (multinomial logits: class j's logit dropped). Its posterior is
+    the fit's with j's share spread over the others in proportion, and its log-likelihood
+    the fit's minus ``removal_losses(...)[j]`` (with estimated proportions)."""
+    P = mix.unpack(theta)
+    keep = [c for c in range(mix.k) if c != j]
+    gamma = small.mixing.start()
+    if small.mixing.estimate:
+        full = np.delete(np.vstack([np.zeros((1, P.gamma.shape[1])), P.gamma]), j, axis=0)
+        gamma = full[1:] - full[0]  # (logits against the first remaining class)
+    return small.pack(Params(P.beta[keep], P.delta, P.scale[keep], gamma))
+
+
+def _posterior_without(T, j):
+    """The posterior ``T`` (n, K) without class ``j``, renormalised; rows held by ``j``
+    alone are shared equally among the rest."""
+    T = np.delete(np.asarray(T), j, axis=1)
+    s = T.sum(axis=1, keepdims=True)
+    held = s[:, 0] > 0
+    s[~held] = 1.0
+    T /= s
+    T[~held] = 1.0 / T.shape[1]
+    return T
+
+
 def _n_bic(mix, model):
     return float(model.n_groups) if model.n_groups is not None else float(np.sum(mix.w))
 
@@ -185,13 +214,7 @@ def smaller_mixture(mix, theta, model, max_iter=MAX_ITER):
     j = int(np.argmin(losses))
     if not np.isfinite(losses[j]):
         return None
-    keep = [c for c in range(mix.K) if c != j]
-    T = np.asarray(es.T)[:, keep]
-    s = T.sum(axis=1, keepdims=True)
-    held = s[:, 0] > 0  # rows held by j alone are shared equally among the rest
-    s[~held] = 1.0
-    T /= s
-    T[~held] = 1.0 / T.shape[1]
+    T = None if mix.glm is not None else _posterior_without(es.T, j)
     # the fit's E-step (posteriors, densities: about 2.5 times the design for k=3) is dropped
     # while the smaller mixture is fitted, and made again when asked for (one E-step), so
     # that the hint does not raise the fit's peak memory
@@ -202,7 +225,9 @@ def smaller_mixture(mix, theta, model, max_iter=MAX_ITER):
                                standardisation=glm.standardisation if glm is not None else None)
     need = -(bic_k - log_n * small.size) / 2.0  # the llf whose BIC equals the fit's
     with np.errstate(all="ignore"):
-        theta0 = small.fit_from_posterior(T, maxiter=REFIT_ITER)
+        # GLM classes: the fit's other classes as they are; other models: one weighted fit
+        # of each to the posterior without class j
+        theta0 = _without(mix, theta, j, small) if T is None else small.fit_from_posterior(T, maxiter=REFIT_ITER)
         del T
         llf0 = float(small.objective(theta0))
     if not np.isfinite(llf0):

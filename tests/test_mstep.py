@@ -114,6 +114,26 @@ def test_converged_mstep_equals_statsmodels_freq_weights(name):
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_label_start_fits_each_class_on_its_rows(name):
+    # hard labels: each class is fitted on its own rows only; the fits are the weighted fits
+    # of statsmodels with the other rows at weight 0, and equal the joint fit of the classes
+    # that a shared term forces (every row in every pass)
+    model, fam, y_sm, X, w, _, kw = _model_and_weights(name)
+    n = X.shape[0]
+    labels = np.random.default_rng(3).integers(0, 2, size=n)
+    T = np.eye(2)[labels]
+    eng = model.make_mixture()
+    P = eng.unpack(eng.fit_from_posterior(T, tol=1e-14))
+    for j in range(2):
+        ref = _sm_glm(fam, y_sm, X, w * T[:, j], kw).fit(tol=1e-13, maxiter=200)
+        np.testing.assert_allclose(P.beta[j], ref.params, rtol=1e-8, atol=1e-8)
+    soft = np.where(T > 0, 1.0 - 1e-13, 1e-13)  # (every row weighs in both classes: joint fit)
+    Q = eng.unpack(eng.fit_from_posterior(soft / soft.sum(axis=1, keepdims=True), tol=1e-14))
+    np.testing.assert_allclose(P.beta, Q.beta, rtol=1e-7, atol=1e-7)
+    np.testing.assert_allclose(P.scale, Q.scale, rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_one_irls_step_equals_statsmodels_one_iteration(name):
     model, fam, y_sm, X, w, T, kw = _model_and_weights(name, seed=8)
     eng = model.make_mixture()

@@ -196,6 +196,23 @@ class Rows:
         out.exog_names = None if names is None else [str(c) for c in names]
         return out
 
+    def take(self, rows):
+        """The rows ``rows`` alone, without units (groups, concomitant variables): the data
+        of a weighted fit that does not look at units (one class's fit to its own rows).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> r = Rows(np.arange(4.0), np.ones((4, 1)), groups=np.array([0, 0, 1, 2]))
+        >>> t = r.take(np.array([1, 3]))
+        >>> t.y.tolist(), t.grouped
+        ([1.0, 3.0], False)
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        return Rows(self.y[rows], self.X[rows], self.offset[rows], self.w[rows], self.trials[rows],
+                    None if self.U is None else self.U[rows], None, None, self.n_jobs,
+                    extra={name: v[rows] for name, v in self.extra.items()}, exog_names=self.exog_names)
+
     def subset(self, units):
         """A Rows object on the given units (rows, or whole groups), recoded from 0.
 
