@@ -533,14 +533,18 @@ class EMGLM:
         # BLAS keeps to one thread for the whole fit: the row passes have threads of their own,
         # and a single-threaded BLAS sums long dot products the same way for every n_jobs
         self.n_jobs = n_jobs  # threads of the row passes, in the fit and after it
-        with blas_limit(n_jobs):
+        from .mixture.buffers import reuse_during
+
+        # (the row passes' work arrays are reused while the fit runs: emglm.mixture.buffers)
+        with blas_limit(n_jobs), reuse_during():
             mix, theta, best, table, warm_info = fitting.fit(
                 self, start, start_params, n_starts, rng, tol, maxiter, accelerate, warm,
                 progress, min_proportion, stop=stop, screen_opts=screen_opts)
-        model = reduced_model(self, mix.k)
-        if best.converged:  # (a fit that did not converge was reported already)
-            warn_below_one_component(self, best.objective, tol)
-        for msg in fewer_components_hint(mix, theta, model):
+            model = reduced_model(self, mix.k)
+            if best.converged:  # (a fit that did not converge was reported already)
+                warn_below_one_component(self, best.objective, tol)
+            hints = fewer_components_hint(mix, theta, model)
+        for msg in hints:
             warnings.warn(msg, DegenerateComponentWarning, stacklevel=2)
         res = EMGLMResults(model, mix, theta, best, n_starts=len(table), cov_type=cov_type,
                            cov_kwds=cov_kwds)

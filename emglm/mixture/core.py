@@ -301,7 +301,7 @@ class Mixture:
     def _posterior_pass(self, evals, lp):
         """Posterior, row log-likelihoods and per-component ``sum w T log f`` in one pass."""
         rows, K, n = self.rows, self.K, self.rows.n
-        T, ll = np.empty((K, n)), np.empty(n)
+        T, ll = rows.buffers.empty((K, n)), rows.buffers.empty(n)
         lp_rows = lp.shape[1] == n
         w, unit = rows.w, rows.unit_weights
         cs = self._class_slices

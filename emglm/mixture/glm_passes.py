@@ -40,9 +40,9 @@ def means_pass(comp, rows, beta, delta, scale=None, Wt=None, keep_logpdf=False, 
     (k, n) log-densities when ``keep_logpdf`` (else None)."""
     k, n = comp.k, rows.n
     beta = np.asarray(beta, dtype=float)
-    E = np.empty((k, n)) if keep_eta else None
-    M = np.empty((k, n))
-    L = np.empty((k, n)) if keep_logpdf else None
+    E = rows.buffers.empty((k, n)) if keep_eta else None
+    M = rows.buffers.empty((k, n))
+    L = rows.buffers.empty((k, n)) if keep_logpdf else None
     fam = comp.fam
     sc = None if scale is None else np.asarray(scale, dtype=float).reshape(k, 1)
 

@@ -20,6 +20,7 @@ from scipy import sparse
 
 from ..linalg import row_blocks
 from ..parallel import check_n_jobs, map_blocks
+from .buffers import Buffers
 
 __all__ = ["Rows", "SWEEP_ROWS", "ordered_sum"]
 
@@ -108,6 +109,8 @@ class Rows:
         self.n_jobs = check_n_jobs(n_jobs)
         self.extra = {name: np.asarray(v, dtype=float) for name, v in (extra or {}).items()}
         self.exog_names = None if exog_names is None else [str(c) for c in exog_names]
+        #: work arrays of the row passes, reused while a fit runs (emglm.mixture.buffers)
+        self.buffers = Buffers()
 
     def __getstate__(self):
         state = dict(self.__dict__)
@@ -127,6 +130,7 @@ class Rows:
         self.__dict__.setdefault("n_jobs", 1)
         self.__dict__.setdefault("extra", {})
         self.__dict__.setdefault("exog_names", None)
+        self.__dict__.setdefault("buffers", Buffers())
 
     # ------------------------------------------------------------------ map-reduce
     def map_blocks(self, fn):
@@ -209,9 +213,13 @@ class Rows:
         ([1.0, 3.0], False)
         """
         rows = np.asarray(rows, dtype=np.int64)
-        return Rows(self.y[rows], self.X[rows], self.offset[rows], self.w[rows], self.trials[rows],
-                    None if self.U is None else self.U[rows], None, None, self.n_jobs,
-                    extra={name: v[rows] for name, v in self.extra.items()}, exog_names=self.exog_names)
+        out = Rows(self.y[rows], self.X[rows], self.offset[rows], self.w[rows], self.trials[rows],
+                   None if self.U is None else self.U[rows], None, None, self.n_jobs,
+                   extra={name: v[rows] for name, v in self.extra.items()}, exog_names=self.exog_names)
+        # what was computed once per row (a family's y-only constant) is taken, not remade
+        out._memo = {key: v[rows] for key, v in self.__dict__.get("_memo", {}).items()
+                     if isinstance(v, np.ndarray) and v.shape[:1] == (self.n,)}
+        return out
 
     def subset(self, units):
         """A Rows object on the given units (rows, or whole groups), recoded from 0.

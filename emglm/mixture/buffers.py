@@ -1,0 +1,109 @@
+"""Work arrays of the row passes, reused while a fit runs.
+
+Every EM iteration makes a few arrays of one row per class (posteriors, linear predictors,
+means) and lets go of the previous iteration's. Memory freed that way is often handed back
+to the operating system and asked for again at once: on the 2-core benchmark machine each
+fresh 4 KiB page then costs a page fault of about 2.5 microseconds, 18,000 of them in a fit
+at n = 1e5, k = 3 (15% of its time). :class:`Buffers` keeps the arrays of the passes and
+hands an array out again once nothing refers to it any more.
+
+"Nothing refers to it" is read from the array's reference count, which every view of it
+raises (a view refers to the array that owns its memory). The count of a free array is
+measured when the array is made, through the same function that checks it later, so the
+check does not depend on how the interpreter counts its own temporary references. An array
+still read anywhere (a posterior kept by a caller, a view of it) is never handed out again.
+
+Outside :func:`reuse_during` (a fit enters it) nothing is kept: plain ``np.empty``. When
+the last fit running ends, every kept array is let go.
+
+Examples
+--------
+>>> import numpy as np
+>>> buf = Buffers()
+>>> with reuse_during():
+...     a = buf.empty((2, 3))
+...     a_id = id(a.base)
+...     del a                      # nothing refers to it any more
+...     b = buf.empty((2, 3))      # the same memory again
+...     c = buf.empty((2, 3))      # b still holds the first: a new array
+>>> id(b.base) == a_id, id(c.base) == a_id
+(True, False)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import threading
+import weakref
+
+import numpy as np
+
+__all__ = ["Buffers", "reuse_during"]
+
+_LOCK = threading.Lock()
+_STATE = {"fits": 0}  # fits running (reuse is on while one runs)
+_HOLDING = weakref.WeakSet()  # Buffers that keep arrays
+
+#: arrays kept at most (a fit's passes hold about four of one shape at a time)
+KEEP = 8
+
+
+class Buffers:
+    """Arrays for the row passes of one set of rows, reused while a fit runs (see the module)."""
+
+    def __init__(self, keep=KEEP):
+        self.keep = int(keep)
+        self._entries = []  # [array, its reference count when nothing else refers to it]
+
+    @staticmethod
+    def _count(entry):
+        # (the same call measures the free count and checks it: equal counts, nothing else)
+        return sys.getrefcount(entry[0])
+
+    def _free(self, entry):
+        return self._count(entry) == entry[1]
+
+    def empty(self, shape):
+        """An uninitialised float array of ``shape`` (a kept one when one is free)."""
+        if not _STATE["fits"]:
+            return np.empty(shape)
+        size = int(np.prod(shape))
+        with _LOCK:
+            for entry in self._entries:
+                if entry[0].size == size and self._free(entry):
+                    return entry[0].reshape(shape)
+            # free arrays of other sizes go before a new one is made: kept memory never adds
+            # to what the passes hold at once
+            self._entries = [e for e in self._entries if not self._free(e)]
+            if len(self._entries) >= self.keep:
+                return np.empty(shape)
+            entry = [np.empty(size), 0]
+            self._entries.append(entry)
+            entry[1] = self._count(entry)
+            _HOLDING.add(self)
+            return entry[0].reshape(shape)
+
+    def clear(self):
+        """Let go of the kept arrays."""
+        self._entries = []
+
+    def __getstate__(self):
+        return {"keep": self.keep, "_entries": []}
+
+
+@contextlib.contextmanager
+def reuse_during():
+    """Work arrays are kept and reused inside this context (a fit); when the last such
+    context ends, every kept array is let go."""
+    with _LOCK:
+        _STATE["fits"] += 1
+    try:
+        yield
+    finally:
+        with _LOCK:
+            _STATE["fits"] -= 1
+            if not _STATE["fits"]:
+                for b in list(_HOLDING):
+                    b.clear()
+                _HOLDING.clear()
