@@ -460,8 +460,10 @@ class EMGLM:
         n_jobs : int, optional
             Threads for the passes over the rows (E-step, IRLS weights and Gram products),
             which share blocks of rows out over the cores; None or -1 (default) uses every
-            core available to the process, 1 runs in the calling thread. BLAS is held to
-            one thread during the fit. The estimates do not depend on ``n_jobs``: block
+            core available to the process, 1 runs in the calling thread. A pass over fewer
+            than ``emglm.parallel.MIN_ROWS_PER_THREAD`` (300,000) rows per thread runs in
+            fewer threads (on small passes threads cost more than they save). BLAS is held
+            to one thread during the fit. The estimates do not depend on ``n_jobs``: block
             sums are always added in the same order.
 
         stop : {"aitken", "llf", "params"} or callable

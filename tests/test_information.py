@@ -171,8 +171,11 @@ def test_second_derivatives_equal_finite_differences(fam, kind):
         np.testing.assert_allclose(g, r, rtol=1e-5, atol=1e-5)
 
 
-def test_threads_give_identical_information():
+def test_threads_give_identical_information(monkeypatch):
     # several blocks of rows (and of groups) added in block order: bit-identical for any n_jobs
+    import emglm.parallel
+
+    monkeypatch.setattr(emglm.parallel, "MIN_ROWS_PER_THREAD", 0)  # (threads for 30000 rows too)
     rng = np.random.default_rng(5)
     n = 30000
     x = rng.normal(size=n)

@@ -64,7 +64,10 @@ def test_mstep_equals_whole_array_reference(n_steps):
     np.testing.assert_allclose(lp, ref.log_prior(g_new, Z, 3), rtol=0, atol=1e-13)
 
 
-def test_passes_identical_for_any_number_of_threads():
+def test_passes_identical_for_any_number_of_threads(monkeypatch):
+    import emglm.parallel
+
+    monkeypatch.setattr(emglm.parallel, "MIN_ROWS_PER_THREAD", 0)  # (threads for 50000 rows too)
     Z, gamma, T, uw = _problem(n=50000)
     one = mnl.newton_pass(gamma, Z, T, uw, n_jobs=1)
     two = mnl.newton_pass(gamma, Z, T, uw, n_jobs=2)
