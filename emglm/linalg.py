@@ -16,6 +16,8 @@ __all__ = ["weighted_gram", "grams", "grams_blocked", "row_blocks", "solve_psd",
 #: rows per block in the Gram reductions (for p = 5 and k = 3 the block buffer is 0.6 MB,
 #: so it stays in cache; measured fastest among 2048..32768 on the benchmark machine)
 BLOCK_ROWS = 4096
+#: rows of the weighted design copies multiplied at once inside a block of the Gram pass
+GRAM_SUB_ROWS = 4096
 
 
 def weighted_gram(D, w, z=None, block=BLOCK_ROWS):
@@ -124,14 +126,27 @@ def grams_blocked(D, k, terms, blocks=BLOCK_ROWS, n_jobs=1, center=None, scale=N
 
     def block(s, e):
         Wb, Ub = terms(s, e)
-        if center is None:
-            Db = D[s:e].T  # (m, rows) view, no copy
-        else:  # standardised columns, made block by block (no copy of the design is kept)
-            Db = ((D[s:e] - center) / scale).T
-        Z = np.empty((k * m + k, e - s))
-        np.multiply(Db[None], Wb[:, None, :], out=Z[: k * m].reshape(k, m, e - s))
-        Z[k * m:] = Ub
-        return np.dot(Db, Z.T)  # (np.dot releases the GIL for the threads; matmul did not)
+        R = None
+        Z = np.empty((k * m + k, min(GRAM_SUB_ROWS, e - s)))
+        # the weighted copies [W_1 D_b, ..., W_k D_b, U_b] are made and multiplied a few
+        # thousand rows at a time, so that the product reads them from the cache: a Gram pass
+        # at n = 1e5, p = 5, k = 8 took 8.2 ms instead of 11.8 ms in sub-blocks of 4096 rows
+        # (the same at k = 1 and 3; smaller sub-blocks were slower)
+        for a in range(s, e, GRAM_SUB_ROWS):
+            b = min(a + GRAM_SUB_ROWS, e)
+            if center is None:
+                Db = D[a:b].T  # (m, rows) view, no copy
+            else:  # standardised columns, made block by block (no copy of the design is kept)
+                Db = ((D[a:b] - center) / scale).T
+            Zb = Z if b - a == Z.shape[1] else np.empty((k * m + k, b - a))
+            np.multiply(Db[None], Wb[:, None, a - s:b - s], out=Zb[: k * m].reshape(k, m, b - a))
+            Zb[k * m:] = Ub[:, a - s:b - s]
+            part = np.dot(Db, Zb.T)  # (np.dot releases the GIL for the threads; matmul did not)
+            if R is None:
+                R = part
+            else:
+                R += part
+        return R
 
     R = np.zeros((m, k * m + k))
     for Rb in map_blocks(block, blocks, n_jobs):
