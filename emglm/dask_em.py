@@ -132,6 +132,12 @@ def _accepted(q, q0, rel):
     return q >= q0 - rel * (abs(q0) + 1)
 
 
+def _information_score_pass(mix, theta):
+    from .information import information_and_score
+
+    return information_and_score(mix, theta)
+
+
 class PartitionedMixture:
     """The EM map of a mixture whose rows are the partitions of a dask DataFrame.
 
@@ -191,6 +197,16 @@ class PartitionedMixture:
     def map(self, fn, *args):
         """Futures of ``fn(mix, *args)`` of every partition's mixture."""
         return [self.drows.submit(fn, m, *args) for m in self.parts]
+
+    def information_and_score(self, theta):
+        """The observed information and the score at ``theta``, summed over the partitions
+        (one pass; :func:`emglm.information.information_and_score` on each), or None when
+        a component does not supply second derivatives."""
+        from .information import supports_analytic
+
+        if not supports_analytic(self.template):
+            return None
+        return self.reduce(_information_score_pass, np.asarray(theta, dtype=float))
 
     def estep_sums(self, theta):
         theta = np.asarray(theta, dtype=float)

@@ -14,6 +14,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
+from scipy import linalg
 
 from . import em
 from .layout import Params
@@ -21,7 +22,7 @@ from .one_component import one_component_fit
 from .starts import initial_posteriors, iter_posteriors
 from .warnings import ConvergenceWarning, DegenerateComponentWarning
 
-__all__ = ["fit", "run_start", "start_vectors", "validate_start", "one_component_residuals"]
+__all__ = ["fit", "run_start", "run_em", "newton_step", "start_vectors", "validate_start", "one_component_residuals"]
 
 
 # ---------------------------------------------------------------------- one run
@@ -29,11 +30,66 @@ def _in_domain(mix):
     return lambda th: np.isfinite(mix.objective(th))
 
 
-def run_em(mix, theta0, tol, maxiter, accelerate=None, callback=None, keep_history=True, stop="aitken"):
-    """:func:`emglm.em.run` of the mixture's EM map from ``theta0``."""
+#: Newton steps near the optimum are offered for mixtures with at most this many parameters
+#: (the observed information costs a pass over the rows per parameter pair, about one EM
+#: iteration at 20 parameters)
+NEWTON_MAX_PARAMS = 60
+
+
+def newton_step(mix):
+    """``theta -> theta + I(theta)^-1 s(theta)`` for the mixture (observed information ``I``
+    and score ``s``, both analytic), or None when its components do not supply second
+    derivatives or it has many parameters; the step is None where ``I`` is not positive
+    definite. :func:`emglm.em.run` tries it near the optimum.
+
+    Examples
+    --------
+    >>> import numpy as np, statsmodels.api as sm
+    >>> from emglm import EMGLM
+    >>> rng = np.random.default_rng(0)
+    >>> y = rng.poisson(np.where(rng.random(400) < 0.5, 1.0, 6.0))
+    >>> m = EMGLM(y, np.ones((400, 1)), k=2, family=sm.families.Poisson())
+    >>> res = m.fit(tol=1e-12)
+    >>> step = newton_step(res.mixture)
+    >>> near = res.theta + 1e-3
+    >>> bool(np.abs(step(near) - res.theta).max() < 1e-5)
+    True
+    """
+    from .information import information_and_score, supports_analytic
+    from .mixture import Mixture
+
+    if mix.size > NEWTON_MAX_PARAMS:
+        return None
+    if isinstance(mix, Mixture):
+        if not supports_analytic(mix):
+            return None
+        sums = lambda theta: information_and_score(mix, theta)  # noqa: E731
+    else:  # a mixture over partitions sums its partitions' (one pass), or has none
+        sums = getattr(mix, "information_and_score", None)
+        if sums is None:
+            return None
+
+    def step(theta):
+        pair = sums(theta)
+        if pair is None:
+            return None
+        info, score = pair
+        try:
+            c = linalg.cho_factor(info)
+        except (linalg.LinAlgError, ValueError):
+            return None
+        return theta + linalg.cho_solve(c, score)
+
+    return step
+
+
+def run_em(mix, theta0, tol, maxiter, accelerate=None, callback=None, keep_history=True, stop="aitken",
+           newton=True):
+    """:func:`emglm.em.run` of the mixture's EM map from ``theta0`` (with Newton steps near
+    the optimum where :func:`newton_step` offers them, unless ``newton`` is False)."""
     return em.run(mix.fixed_point, theta0, objective=mix.objective, tol=tol, maxiter=maxiter,
                   accelerate=accelerate, in_domain=_in_domain(mix), keep_history=keep_history,
-                  callback=callback, stop=stop)
+                  callback=callback, stop=stop, newton=newton_step(mix) if newton else None)
 
 
 def _shares(mix, es):
@@ -77,7 +133,7 @@ def run_start(model, mix, theta0, tol, maxiter, accelerate, min_proportion=None,
 
         out = em.run(fp, theta0, objective=mix.objective, tol=tol, maxiter=max(1, maxiter - used),
                      accelerate=accelerate, in_domain=_in_domain(mix), callback=lambda th: bool(low),
-                     stop=stop)
+                     stop=stop, newton=newton_step(mix))
         if not low:
             return mix, dataclasses.replace(out, n_iter=out.n_iter + used)
         used += out.n_iter

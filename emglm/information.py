@@ -138,8 +138,32 @@ def analytic_information(mix, theta, return_opg=False):
     # BLAS held to one thread, as in a fit: the block products are small (a threaded BLAS
     # only competes with the row-pass threads) and their sums stay the same for any n_jobs
     with blas_limit():
-        info, opg = _louis(mix, np.asarray(theta, dtype=float))
+        info, opg, _ = _louis(mix, np.asarray(theta, dtype=float))
     return (info, opg) if return_opg else info
+
+
+def information_and_score(mix, theta):
+    """``(analytic_information(mix, theta), score)``: the score (the gradient of the
+    observed-data log-likelihood, Fisher's identity) is a sum of the same pass.
+
+    Examples
+    --------
+    >>> import numpy as np, statsmodels.api as sm
+    >>> from emglm import EMGLM
+    >>> from emglm.inference import total_score
+    >>> rng = np.random.default_rng(0)
+    >>> y = rng.poisson(np.where(rng.random(300) < 0.5, 1.0, 6.0))
+    >>> res = EMGLM(y, np.ones((300, 1)), k=2, family=sm.families.Poisson()).fit()
+    >>> th = res.theta + 0.01
+    >>> info, score = information_and_score(res.mixture, th)
+    >>> bool(np.allclose(score, total_score(res.mixture, th)))
+    True
+    """
+    if not supports_analytic(mix):
+        raise ValueError("mix: a component does not supply second derivatives")
+    with blas_limit():
+        info, _, score = _louis(mix, np.asarray(theta, dtype=float))
+    return info, score
 
 
 def _louis(mix, theta):
@@ -201,12 +225,13 @@ def _louis(mix, theta):
             return _finish(chunk(ridx, slice(g0, g1), ptr[g0:g1] - ptr[g0]))
 
         blocks = map_blocks(gchunk, gblocks, rows.n_jobs)
-    total, opg = np.zeros((dim, dim)), np.zeros((dim, dim))
-    for blk, ob in blocks:  # in block order: the same numbers for any number of threads
+    total, opg, score = np.zeros((dim, dim)), np.zeros((dim, dim)), np.zeros(dim)
+    for blk, ob, sb in blocks:  # in block order: the same numbers for any number of threads
         total += blk
         opg += ob
+        score += sb
     total += opg
-    return 0.5 * (total + total.T), opg
+    return 0.5 * (total + total.T), opg, score
 
 
 def _glm_terms(pt, out, SuT, ridx, Dr, DrT, Trt, wr, Tut, w_u, starts, nonempty, PIut, Zct, gidx):
@@ -312,13 +337,14 @@ def _group_sum(V, starts, nonempty, m_u):
 
 
 def _finish(res):
-    """A block's class terms and its ``sum_u w_u s_u s_u'`` (a rank-m update, symmetric)."""
+    """A block's class terms, its ``sum_u w_u s_u s_u'`` (a rank-m update, symmetric) and
+    its ``sum_u w_u s_u``."""
     out, SuT, w_u = res  # w_u None for unit weights
     if not SuT.shape[1]:
-        return out, np.zeros_like(out)
+        return out, np.zeros_like(out), np.zeros(out.shape[0])
     A = SuT if w_u is None else SuT * np.sqrt(w_u)
     U = blas.dsyrk(1.0, A.T, trans=1)  # upper triangle of A A' (A.T is Fortran-ordered)
-    return out, U + np.triu(U, 1).T
+    return out, U + np.triu(U, 1).T, (SuT.sum(axis=1) if w_u is None else SuT @ w_u)
 
 
 def _mixing_term(out, gidx, Tl, Pl, Zt, w):

@@ -47,6 +47,8 @@ _HOLDING = weakref.WeakSet()  # Buffers that keep arrays
 
 #: arrays kept at most (a fit's passes hold about four of one shape at a time)
 KEEP = 8
+#: free arrays kept beside the one handed out
+MAX_IDLE = 1
 
 
 class Buffers:
@@ -70,12 +72,19 @@ class Buffers:
             return np.empty(shape)
         size = int(np.prod(shape))
         with _LOCK:
-            for entry in self._entries:
-                if entry[0].size == size and self._free(entry):
-                    return entry[0].reshape(shape)
-            # free arrays of other sizes go before a new one is made: kept memory never adds
-            # to what the passes hold at once
-            self._entries = [e for e in self._entries if not self._free(e)]
+            free = [e for e in self._entries if self._free(e)]
+            hit = next((e for e in free if e[0].size == size), None)
+            # at most MAX_IDLE free arrays stay kept (the ones a pass is about to ask for
+            # again), and none when a new one is made: kept memory adds little to what the
+            # passes hold at once
+            drop = [e for e in free if e is not hit]
+            if hit is not None:
+                drop = drop[MAX_IDLE:]
+            if drop:
+                ids = {id(e) for e in drop}
+                self._entries = [e for e in self._entries if id(e) not in ids]
+            if hit is not None:
+                return hit[0].reshape(shape)
             if len(self._entries) >= self.keep:
                 return np.empty(shape)
             entry = [np.empty(size), 0]
