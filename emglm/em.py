@@ -87,7 +87,7 @@ class EMResult:
 
 
 #: estimated error (relative, as in the aitken rule) below which a Newton step is tried
-NEWTON_FROM = 1e-3
+NEWTON_FROM = 3e-3
 #: Newton steps tried at most in one run
 NEWTON_STEPS = 2
 

@@ -472,7 +472,7 @@ class EMGLM:
             rate ``r`` of the EM map, and the llf's distance to its Aitken-extrapolated
             limit. ``"llf"`` is the relative change of the llf, which leaves the
             parameters only about ``sqrt(tol)`` accurate; ``"params"`` the largest
-            parameter change. With ``"aitken"``, once the estimated error is below 1e-3 a
+            parameter change. With ``"aitken"``, once the estimated error is below 3e-3 a
             Newton step with the analytic observed information and score is tried (GLM
             components, at most 60 parameters; kept only if the llf does not fall): EM
             converges linearly, Newton quadratically, so the fit needs fewer EM iterations
