@@ -263,7 +263,8 @@ MAX_RESPONSE = 1e150
 
 
 def check_finite_density(family, y, trials, weights, name="endog", offset=None):
-    """ValueError when the response is too large for the family's log-density.
+    """ValueError when the response is too large for the family's log-density; returns the
+    :class:`emglm.families.FamilyAdapter` it made (its y-only constant computed).
 
     The constant-mean one-component model (its ML dispersion included) must have a finite
     log-likelihood; otherwise every fit would end at ``-inf`` (e.g. a Poisson count of
@@ -293,7 +294,7 @@ def check_finite_density(family, y, trials, weights, name="endog", offset=None):
         elif not ybar > 0 and not isinstance(family, smf.Gaussian):
             ybar = 1e-10
         mu = np.full(fa.y.shape, ybar)
-        eta = family.link(mu)
+        eta = np.full(fa.y.shape, float(family.link(np.array([ybar]))[0]))  # (a constant)
         try:
             scale = fa.scale_mle([mu], [w]) if fa.has_scale else 1.0
             scale = scale if np.isfinite(scale) and scale > 0 else 1.0
@@ -306,7 +307,7 @@ def check_finite_density(family, y, trials, weights, name="endog", offset=None):
             "(the constant-mean model's log-likelihood is not finite); rescale the response"
         )
     if offset is None or not np.any(offset != 0):
-        return
+        return fa
     # the same model with the offset (centred, as an intercept would absorb its mean)
     with np.errstate(all="ignore"):
         off = np.asarray(offset, dtype=float)
@@ -321,6 +322,7 @@ def check_finite_density(family, y, trials, weights, name="endog", offset=None):
             "offset/exposure: values too large in magnitude (the constant-mean model's "
             f"log-likelihood with this offset is not finite for the {type(family).__name__} family)"
         )
+    return fa
 
 
 def prepare_data(endog, exog, family, offset=None, exposure=None, weights=None, fixed=None,

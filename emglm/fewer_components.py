@@ -201,9 +201,12 @@ def smaller_mixture(mix, theta, model, max_iter=MAX_ITER):
     log_n = np.log(_n_bic(mix, model))
     bic_k = -2.0 * float(es.llf) + log_n * mix.size
     if mix.K == 2 and mix.glm is not None:
-        # one GLM fewer is the one-component GLM, fitted already (the reference of the checks)
+        # one GLM fewer is the one-component GLM (the reference of the checks), fitted with
+        # the fit's E-step let go (peak memory)
         from .one_component import one_component_fit, one_component_llf
 
+        es = None
+        mix.clear_cache()
         llf1 = one_component_llf(model)
         df1 = mix.p + mix.q + (1 if mix.glm.has_scale else 0)
         if not (np.isfinite(llf1) and -2.0 * llf1 + log_n * df1 < bic_k):

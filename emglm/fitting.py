@@ -373,9 +373,10 @@ def fit(model, start, start_params, n_starts, rng, tol, maxiter, accelerate, war
         validate_start(model, mix.K, start)
     from .safeguards import fit_one_component_reference
 
-    fit_one_component_reference(model)  # before the mixture's arrays exist (peak memory)
     screening = (warm is None and start_params is None and isinstance(start, str) and start == "screen"
                  and mix.k > 1)
+    if start_params is not None:  # (its check needs the reference; other starts make it when used)
+        fit_one_component_reference(model)  # before the mixture's arrays exist (peak memory)
     if isinstance(start, str) and start == "screen" and not screening:
         start, n_starts = "fit", (1 if warm is not None or start_params is not None else n_starts)
     n_starts = 1 if n_starts is None else n_starts

@@ -261,8 +261,10 @@ class EMGLM:
         FamilyAdapter(self.family, self.endog, self.trials).check_endog(self.endog_name)
         from .data import check_finite_density
 
-        check_finite_density(self.family, self.endog, self.trials, self.freq_weights, self.endog_name,
-                             offset=self.offset)
+        fa = check_finite_density(self.family, self.endog, self.trials, self.freq_weights, self.endog_name,
+                                  offset=self.offset)
+        # the response's y-only constant (log y! for counts) made for the check serves the fits
+        self._response_constant = fa.const
         from .safeguards import check_response_spread
 
         check_response_spread(self.family, self.endog, self.freq_weights, self.endog_name)
@@ -371,12 +373,18 @@ class EMGLM:
                 fixed=self.fixed_exog, concomitant=self.unit_concomitant() if concomitant else None,
                 groups=self.group_codes, n_jobs=n_jobs, extra=getattr(self, "extra", None),
                 exog_names=self.exog_names)
+            if getattr(self, "_response_constant", None) is not None:
+                from .mixture.glm import constant_key
+
+                const = self._response_constant
+                rows.memo(constant_key(self.family), lambda: const)
         rows.n_jobs = n_jobs
         return rows
 
     def __getstate__(self):
         state = dict(self.__dict__)
         state.pop("_rows_cache", None)  # rebuilt when needed
+        state.pop("_response_constant", None)  # (remade from the response when needed)
         return state
 
     def dispersion_floor(self):
@@ -547,9 +555,12 @@ class EMGLM:
                 self, start, start_params, n_starts, rng, tol, maxiter, accelerate, warm,
                 progress, min_proportion, stop=stop, screen_opts=screen_opts)
             model = reduced_model(self, mix.k)
-            if best.converged:  # (a fit that did not converge was reported already)
-                warn_below_one_component(self, best.objective, tol)
             hints = fewer_components_hint(mix, theta, model)
+            if best.converged:  # (a fit that did not converge was reported already)
+                # the one-component reference is fitted now, with the fit's E-step let go
+                # (results make it again): it does not add to the fit's peak memory
+                mix.clear_cache()
+                warn_below_one_component(self, best.objective, tol)
         for msg in hints:
             warnings.warn(msg, DegenerateComponentWarning, stacklevel=2)
         res = EMGLMResults(model, mix, theta, best, n_starts=len(table), cov_type=cov_type,

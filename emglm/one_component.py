@@ -27,6 +27,9 @@ __all__ = ["one_component_fit", "one_component_llf"]
 
 # model -> (parameters, log-likelihood) of the one-component fit to all its rows
 _FITS = weakref.WeakKeyDictionary()
+# model -> parameters of its last one-component fit to a subsample: where the fit to all
+# rows starts its IRLS (a few steps from there instead of several from the family's start)
+_SUBSAMPLE = weakref.WeakKeyDictionary()
 
 
 def one_component_fit(model, rows=None):
@@ -47,9 +50,15 @@ def one_component_fit(model, rows=None):
     kept = _FITS.get(model) if rows is None else None
     if kept is not None:
         return base, kept[0].copy()
-    theta1 = base.fit_from_posterior(np.ones((base.n, 1)))
+    warm = _SUBSAMPLE.get(model) if rows is None and base.glm is not None and len(base.components) == 1 else None
+    with np.errstate(all="ignore"):
+        theta1 = None if warm is None else base.fit_from_posterior(np.ones((base.n, 1)), start=warm)
+    if theta1 is None or not np.all(np.isfinite(theta1)) or not np.isfinite(base.objective(theta1)):
+        theta1 = base.fit_from_posterior(np.ones((base.n, 1)))
     if rows is None:
         _FITS[model] = (theta1.copy(), float(base.objective(theta1)))
+    elif base.glm is not None and len(base.components) == 1:
+        _SUBSAMPLE[model] = theta1.copy()
     return base, theta1
 
 

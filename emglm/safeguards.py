@@ -9,8 +9,9 @@
   values whose log-likelihood is far below the one-component model's, cannot lead EM to a
   sensible optimum (a component empties at once and never comes back): given start values
   are refused with a ValueError naming ``start_params``; generated starts are dropped.
-* :func:`fit_one_component_reference`: that reference, fitted before the mixture (see
-  :mod:`emglm.one_component`: the starts use the same fit).
+* :func:`fit_one_component_reference`: that reference, fitted before the mixture when the
+  start values are checked against it (see :mod:`emglm.one_component`: the starts use the
+  same fit).
 * :func:`warn_below_one_component`: a k-component mixture nests the one-component GLM (all
   components equal), so a fit ending below the one-component log-likelihood stopped at a
   saddle point or an emptied component, not at a maximum. It is reported with a
@@ -136,8 +137,9 @@ def _nested(model):
 def fit_one_component_reference(model):
     """Fit the one-component reference of the checks now, if they will need it.
 
-    Called before a fit: fitted after it, next to the fitted mixture's arrays, it would add
-    to the fit's peak memory; the generated starts reuse the same fit.
+    Called before a fit whose starts are checked against it (``start_params``), while the
+    mixture's arrays do not exist yet (peak memory); otherwise the reference is fitted after
+    the fit, once the fit's E-step has been let go, and the generated starts reuse the same fit.
 
     Examples
     --------

@@ -27,12 +27,17 @@ from .glm_passes import GLMEvaluation, means_pass
 from .design_summary import column_summary, combine_summaries, standardisation_from_summary
 from .rows import ordered_sum
 
-__all__ = ["GLMComponent", "column_summary", "combine_summaries", "standardisation_from_summary"]
+__all__ = ["GLMComponent", "constant_key", "column_summary", "combine_summaries", "standardisation_from_summary"]
 
 #: fitted means closer than this to a boundary of the family's mean space flag separation
 BOUNDARY_EPS = 1e-8
 #: classes whose linear predictors differ by less than this on every row coincide
 COINCIDE_TOL = 1e-3
+
+
+def constant_key(family):
+    """Key of a family's y-only log-density constant in :meth:`Rows.memo` (made once per rows)."""
+    return ("glm constant", type(family))
 
 
 class GLMComponent(Component):
@@ -64,7 +69,7 @@ class GLMComponent(Component):
     def __init__(self, family, rows, k, scale="component", var_floor=None, standardisation=None):
         self.fam = FamilyAdapter(family, rows.y, rows.trials)
         fam = self.fam
-        fam.use_constant(rows.memo(("glm constant", type(family)), lambda: fam.const))
+        fam.use_constant(rows.memo(constant_key(family), lambda: fam.const))
         self.family = family
         self.k = self.n_classes = int(k)
         self.p, self.q = rows.p, rows.q
@@ -397,26 +402,29 @@ class GLMComponent(Component):
             t *= 0.5
         return None
 
-    def fit(self, weights, rows, maxiter=100, tol=1e-10):
-        """Complete weighted fits (IRLS from the family's starting mean) for weights (k, n).
+    def fit(self, weights, rows, maxiter=100, tol=1e-10, start=None):
+        """Complete weighted fits (IRLS from the family's starting mean, or from the
+        parameters ``start``) for weights (k, n).
 
         This is what repeated M-steps converge to, and what tests compare with statsmodels
         ``GLM(..., freq_weights=w * T_j).fit()``.
         """
-        by_class = self._fit_by_class(weights, rows, maxiter, tol)
-        if by_class is not None:
-            return by_class
         Wt = weights
-        k = self.k
-        # every class starts from the same predictors: one row broadcast, not k copies
-        eta0 = self.fam.start_eta()
-        with np.errstate(over="ignore", invalid="ignore"):
-            M = np.broadcast_to(self.fam.mean(eta0), (k, rows.n))
-        E = np.broadcast_to(eta0, (k, rows.n))
-        scale = np.ones(k)
-        beta, delta = self.irls_solve(rows, E, M, Wt)
-        del E, M  # (k, n) arrays: one evaluation at a time is alive below (peak memory)
-        params = self.pack(beta, delta, scale)
+        if start is not None:
+            params = np.array(start, dtype=float)
+        else:
+            by_class = self._fit_by_class(weights, rows, maxiter, tol)
+            if by_class is not None:
+                return by_class
+            k = self.k
+            # every class starts from the same predictors: one row broadcast, not k copies
+            eta0 = self.fam.start_eta()
+            with np.errstate(over="ignore", invalid="ignore"):
+                M = np.broadcast_to(self.fam.mean(eta0), (k, rows.n))
+            E = np.broadcast_to(eta0, (k, rows.n))
+            beta, delta = self.irls_solve(rows, E, M, Wt)
+            del E, M  # (k, n) arrays: one evaluation at a time is alive below (peak memory)
+            params = self.pack(beta, delta, np.ones(k))
         # (a start's fits keep only the means whole: the predictors are one small product
         # per block where the Gram pass reads them, and a start holds its posterior too)
         q_prev, ev = self.step_value(params, Wt, rows, keep_eta=False)
