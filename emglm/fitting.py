@@ -30,9 +30,11 @@ def _in_domain(mix):
     return lambda th: np.isfinite(mix.objective(th))
 
 
-#: Newton steps near the optimum are offered for mixtures with at most this many parameters
-#: (the observed information costs a pass over the rows per parameter pair, about one EM
-#: iteration at 20 parameters)
+#: Newton steps near the optimum are offered for mixtures with at most this many parameters:
+#: the observed information is one pass over the rows whose cost per row grows with the
+#: square of their number (about two EM iterations at 17 parameters). From the true labels
+#: at n = 1e5 they still paid at 44-47: k = 3, p = 15: 6 map evaluations instead of 18 (0.39
+#: against 0.67 s); k = 5, p = 8: 28 instead of 67 (1.16 against 1.91 s)
 NEWTON_MAX_PARAMS = 60
 
 
