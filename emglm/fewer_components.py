@@ -49,6 +49,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .fitting import reduced_posterior, run_em
 from .layout import Params
 
 __all__ = ["MAX_ITER", "SmallerMixture", "smaller_mixture", "fewer_components_hint"]
@@ -144,18 +145,6 @@ def _without(mix, theta, j, small):
     return small.pack(Params(P.beta[keep], P.delta, P.scale[keep], gamma))
 
 
-def _posterior_without(T, j):
-    """The posterior ``T`` (n, K) without class ``j``, renormalised; rows held by ``j``
-    alone are shared equally among the rest."""
-    T = np.delete(np.asarray(T), j, axis=1)
-    s = T.sum(axis=1, keepdims=True)
-    held = s[:, 0] > 0
-    s[~held] = 1.0
-    T /= s
-    T[~held] = 1.0 / T.shape[1]
-    return T
-
-
 def _n_bic(mix, model):
     return float(model.n_groups) if model.n_groups is not None else float(np.sum(mix.w))
 
@@ -203,10 +192,11 @@ def smaller_mixture(mix, theta, model, max_iter=MAX_ITER):
     if mix.K == 2 and mix.glm is not None:
         # one GLM fewer is the one-component GLM (the reference of the checks), fitted with
         # the fit's E-step let go (peak memory)
-        from .one_component import one_component_fit, one_component_llf
+        from .one_component import is_fitted, one_component_fit, one_component_llf
 
-        es = None
-        mix.clear_cache()
+        if not is_fitted(model):
+            es = None
+            mix.clear_cache()
         llf1 = one_component_llf(model)
         df1 = mix.p + mix.q + (1 if mix.glm.has_scale else 0)
         if not (np.isfinite(llf1) and -2.0 * llf1 + log_n * df1 < bic_k):
@@ -217,7 +207,7 @@ def smaller_mixture(mix, theta, model, max_iter=MAX_ITER):
     j = int(np.argmin(losses))
     if not np.isfinite(losses[j]):
         return None
-    T = None if mix.glm is not None else _posterior_without(es.T, j)
+    T = None if mix.glm is not None else reduced_posterior(es.T, [c for c in range(mix.K) if c != j])
     # the fit's E-step (posteriors, densities: about 2.5 times the design for k=3) is dropped
     # while the smaller mixture is fitted, and made again when asked for (one E-step), so
     # that the hint does not raise the fit's peak memory
@@ -237,7 +227,6 @@ def smaller_mixture(mix, theta, model, max_iter=MAX_ITER):
         return None
     if llf0 > need:
         return SmallerMixture(small, theta0, llf0, -2.0 * llf0 + log_n * small.size, bic_k, j, 0)
-    from .fitting import run_em
 
     track = {"llf": llf0, "it": 0, "ok": False}
 

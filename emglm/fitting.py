@@ -22,7 +22,7 @@ from .one_component import one_component_fit
 from .starts import initial_posteriors, iter_posteriors
 from .warnings import ConvergenceWarning, DegenerateComponentWarning
 
-__all__ = ["fit", "run_start", "run_em", "newton_step", "start_vectors", "validate_start", "one_component_residuals"]
+__all__ = ["fit", "run_start", "run_em", "newton_step", "reduced_posterior", "start_vectors", "validate_start", "one_component_residuals"]
 
 
 # ---------------------------------------------------------------------- one run
@@ -40,8 +40,8 @@ NEWTON_MAX_PARAMS = 60
 
 def newton_step(mix):
     """``theta -> theta + I(theta)^-1 s(theta)`` for the mixture (observed information ``I``
-    and score ``s``, both analytic), or None when its components do not supply second
-    derivatives or it has many parameters; the step is None where ``I`` is not positive
+    and score ``s``, both analytic), or None when it has many parameters; the step is None
+    where its components do not supply second derivatives or ``I`` is not positive
     definite. :func:`emglm.em.run` tries it near the optimum.
 
     Examples
@@ -57,19 +57,10 @@ def newton_step(mix):
     >>> bool(np.abs(step(near) - res.theta).max() < 1e-5)
     True
     """
-    from .information import information_and_score, supports_analytic
-    from .mixture import Mixture
-
-    if mix.size > NEWTON_MAX_PARAMS:
+    # (in memory one pass over the rows; over partitions the sum of each one's pass)
+    sums = getattr(mix, "information_and_score", None)
+    if sums is None or mix.size > NEWTON_MAX_PARAMS:
         return None
-    if isinstance(mix, Mixture):
-        if not supports_analytic(mix):
-            return None
-        sums = lambda theta: information_and_score(mix, theta)  # noqa: E731
-    else:  # a mixture over partitions sums its partitions' (one pass), or has none
-        sums = getattr(mix, "information_and_score", None)
-        if sums is None:
-            return None
 
     def step(theta):
         pair = sums(theta)
@@ -100,8 +91,16 @@ def _shares(mix, es):
     return (uw @ es.Tunit) / uw.sum()
 
 
-def _reduced_posterior(T, keep_cols):
-    T2 = T[:, keep_cols]
+def reduced_posterior(T, keep_cols):
+    """The posterior ``T`` (n, K) on the classes ``keep_cols``, renormalised; a row held
+    only by the other classes is shared equally.
+
+    Examples
+    --------
+    >>> reduced_posterior(np.array([[0.5, 0.25, 0.25], [1.0, 0.0, 0.0]]), [1, 2]).tolist()
+    [[0.5, 0.5], [0.5, 0.5]]
+    """
+    T2 = np.asarray(T)[:, keep_cols]
     s = T2.sum(axis=1, keepdims=True)
     # rows held only by removed components are shared equally among the rest
     return np.divide(T2, s, out=np.full_like(T2, 1.0 / T2.shape[1]), where=s > 0)
@@ -152,7 +151,7 @@ def run_start(model, mix, theta0, tol, maxiter, accelerate, min_proportion=None,
             removed.append(msg)
         mix = model.make_mixture(k=len(keep), var_floor=mix.glm.var_floor if mix.glm else None)
         with np.errstate(all="ignore"):
-            theta0 = mix.fit_from_posterior(_reduced_posterior(T, cols))
+            theta0 = mix.fit_from_posterior(reduced_posterior(T, cols))
         if used >= maxiter:
             out = run_em(mix, theta0, tol, 1, stop=stop)
             return mix, dataclasses.replace(out, n_iter=out.n_iter + used, converged=False)

@@ -557,9 +557,12 @@ class EMGLM:
             model = reduced_model(self, mix.k)
             hints = fewer_components_hint(mix, theta, model)
             if best.converged:  # (a fit that did not converge was reported already)
-                # the one-component reference is fitted now, with the fit's E-step let go
-                # (results make it again): it does not add to the fit's peak memory
-                mix.clear_cache()
+                from .one_component import is_fitted
+
+                if not is_fitted(self):
+                    # the one-component reference is fitted now, with the fit's E-step let go
+                    # (results make it again): it does not add to the fit's peak memory
+                    mix.clear_cache()
                 warn_below_one_component(self, best.objective, tol)
         for msg in hints:
             warnings.warn(msg, DegenerateComponentWarning, stacklevel=2)

@@ -23,7 +23,7 @@ import weakref
 
 import numpy as np
 
-__all__ = ["one_component_fit", "one_component_llf"]
+__all__ = ["one_component_fit", "one_component_llf", "is_fitted"]
 
 # model -> (parameters, log-likelihood) of the one-component fit to all its rows
 _FITS = weakref.WeakKeyDictionary()
@@ -78,3 +78,17 @@ def one_component_llf(model):
     if model not in _FITS:
         one_component_fit(model)
     return _FITS[model][1]
+
+
+def is_fitted(model):
+    """Whether the one-component fit to all of ``model``'s rows has been made.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from emglm import EMGLM
+    >>> m = EMGLM(np.arange(6.0), np.ones((6, 1)), k=2)
+    >>> is_fitted(m), bool(np.isfinite(one_component_llf(m))), is_fitted(m)
+    (False, True, True)
+    """
+    return model in _FITS

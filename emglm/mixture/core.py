@@ -363,6 +363,25 @@ class Mixture:
         Tunit = T if self.rows.groups is None else self.rows.unit_mean(T)
         return self.join(parts, self.mixing.fit(Tunit, self.rows))
 
+    def information_and_score(self, theta):
+        """Observed information and score at ``theta`` (one pass over the rows), or None when
+        a component does not supply second derivatives (see
+        :func:`emglm.information.information_and_score`).
+
+        Examples
+        --------
+        >>> import numpy as np, statsmodels.api as sm
+        >>> from emglm import EMGLM
+        >>> y = np.array([0.0, 1, 1, 2, 3, 5, 8, 13])
+        >>> mix = EMGLM(y, np.ones((8, 1)), k=2, family=sm.families.Poisson()).make_mixture()
+        >>> info, score = mix.information_and_score(np.array([0.0, 2.0, 0.0]))
+        >>> info.shape, score.shape
+        ((3, 3), (3,))
+        """
+        from ..information import information_and_score, supports_analytic
+
+        return information_and_score(self, theta) if supports_analytic(self) else None
+
     # ------------------------------------------------------------------ GLM conveniences
     def linear_predictors(self, P_or_theta):
         """(n, k) linear predictors of the GLM component (offset and shared terms included)."""

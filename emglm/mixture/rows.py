@@ -213,9 +213,7 @@ class Rows:
         ([1.0, 3.0], False)
         """
         rows = np.asarray(rows, dtype=np.int64)
-        out = Rows(self.y[rows], self.X[rows], self.offset[rows], self.w[rows], self.trials[rows],
-                   None if self.U is None else self.U[rows], None, None, self.n_jobs,
-                   extra={name: v[rows] for name, v in self.extra.items()}, exog_names=self.exog_names)
+        out = self._rows_at(rows, None, None)
         # what was computed once per row (a family's y-only constant) is taken, not remade
         out._memo = {key: v[rows] for key, v in self.__dict__.get("_memo", {}).items()
                      if isinstance(v, np.ndarray) and v.shape[:1] == (self.n,)}
@@ -241,7 +239,10 @@ class Rows:
             recode = np.full(self.G, -1)
             recode[units] = np.arange(units.size)
             groups = recode[self.groups[rows]]
+        return self._rows_at(rows, None if self.Z is None else self.Z[units], groups)
+
+    def _rows_at(self, rows, concomitant, groups):
+        """A Rows object on the rows ``rows`` (every per-row array taken) with these units."""
         return Rows(self.y[rows], self.X[rows], self.offset[rows], self.w[rows], self.trials[rows],
-                    None if self.U is None else self.U[rows],
-                    None if self.Z is None else self.Z[units], groups, self.n_jobs,
+                    None if self.U is None else self.U[rows], concomitant, groups, self.n_jobs,
                     extra={name: v[rows] for name, v in self.extra.items()}, exog_names=self.exog_names)
